@@ -1,0 +1,103 @@
+#ifndef SGDSYNC_PRIMITIVES_MODEL_H
+#define SGDSYNC_PRIMITIVES_MODEL_H
+
+/* One shared model θ, many workers, five ways to synchronize them (DESIGN.md):
+ *   sync     barrier rounds; the gradients of a round are averaged into one update
+ *   mutex    read and apply under one lock
+ *   rwlock   read under a shared lock, apply under the exclusive lock
+ *   hogwild  no synchronization: element-wise relaxed loads and stores (HOGWILD!)
+ *   leashed  the Leashed-SGD chain: counted reference to read, copy-update-CAS to apply
+ *
+ * A worker repeats: p = model_read(); compute gradient g from p; model_apply(g).
+ * Staleness τ of an applied update = updates that landed between its read and its apply. */
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "primitives/backoff.h"
+#include "primitives/cacheline.h"
+#include "primitives/chain.h"
+#include "primitives/histogram.h"
+#include "primitives/lock.h"
+
+typedef enum {
+	MODEL_SYNC,
+	MODEL_MUTEX,
+	MODEL_RWLOCK,
+	MODEL_HOGWILD,
+	MODEL_LEASHED,
+	MODEL_METHOD_COUNT
+} model_method;
+
+/* Step-size factor s(τ): the update applied is θ -= eta * s(τ) * g. NULL means s = 1. */
+typedef float (*model_step_scale_fn)(void *arg, uint64_t tau);
+
+typedef struct {
+	model_method method;
+	int workers;              /* how many workers will join (sync waits for all of them) */
+	backoff_policy backoff;   /* after a busy lock or a lost CAS */
+	int lock;                 /* mutex, rwlock: a lock_kind, or -1 to choose from the backoff */
+	uint32_t persistence;     /* leashed: CAS attempts per update, 0 = unbounded */
+	chain_alloc alloc;        /* leashed: pool or malloc */
+	model_step_scale_fn step_scale;
+	void *step_scale_arg;
+} model_config;
+
+typedef struct {
+	uint64_t reads;
+	uint64_t applied;
+	uint64_t dropped;         /* leashed: updates given up at the persistence bound */
+	histogram staleness;      /* τ of each applied update */
+	lock_stats lock;          /* mutex, rwlock */
+	chain_stats chain;        /* leashed */
+	backoff_stats backoff;    /* mutex, rwlock; leashed's is in chain */
+} model_stats;
+
+typedef struct {
+	int applied;              /* 1 applied, 0 dropped */
+	uint32_t attempts;        /* leashed: CAS attempts; 1 for the others */
+	uint64_t tau;             /* staleness of the applied update */
+} model_update;
+
+typedef struct model model;
+typedef struct model_worker model_worker;
+
+/* "sync", "mutex", "rwlock", "hogwild", "leashed". */
+const char *model_method_name(model_method m);
+/* Returns -1 for an unknown name, with a message listing the valid ones in err. */
+int model_method_parse(const char *name, model_method *out, char *err, size_t errlen);
+/* A config with the method's defaults: no backoff, default lock, unbounded persistence, pool. */
+model_config model_config_default(model_method method, int workers);
+
+/* θ starts as a copy of init (n floats). Returns NULL with a message in err on bad config. */
+model *model_create(const model_config *cfg, size_t n, const float *init, char *err, size_t errlen);
+void model_destroy(model *m);
+size_t model_size(const model *m);
+const model_config *model_get_config(const model *m);
+
+/* Each worker thread joins once, with its own id in [0, workers), and leaves once. Leaving
+ * lets a sync round complete without the leaver. */
+model_worker *model_join(model *m, int id, uint64_t seed);
+void model_leave(model_worker *w);
+
+/* The parameters to compute a gradient from, valid until this worker's next model_apply or
+ * model_leave: the worker's own copy (mutex, rwlock, hogwild), the referenced published
+ * vector (leashed, no copy) or θ itself, stable until every worker has applied (sync).
+ * *version: the number of updates applied to θ when it was read. */
+const float *model_read(model_worker *w, uint64_t *version);
+
+/* θ -= eta * s(τ) * grad. For sync, blocks until the round ends (all workers applied). */
+void model_apply(model_worker *w, const float *grad, float eta, model_update *out);
+
+const model_stats *model_worker_stats(const model_worker *w);
+void model_stats_add(model_stats *a, const model_stats *b);
+
+/* Updates applied so far. */
+uint64_t model_updates(model *m);
+/* Copies θ out; call when no worker is inside read or apply (leashed: any time). */
+void model_snapshot(model *m, float *out);
+/* Leashed: live parameter vectors now and at peak; 0 for the other methods, which own one θ. */
+size_t model_live_vectors(model *m);
+size_t model_live_vectors_peak(model *m);
+
+#endif
