@@ -7,7 +7,8 @@
  * prefetcher of Intel servers pulls lines in pairs and makes neighbours share falsely. */
 #define CACHELINE_PAD 128
 
-#define CACHELINE_ALIGNED _Alignas(CACHELINE_PAD)
+/* For types (struct CACHELINE_ALIGNED {...}) and members alike; GCC and Clang. */
+#define CACHELINE_ALIGNED __attribute__((aligned(CACHELINE_PAD)))
 
 /* The pause instruction: tells the core it spins, frees the sibling hyperthread's resources. */
 static inline void cpu_relax(void)

@@ -85,6 +85,8 @@ size_t chain_live_peak(chain *c);
 /* Copies the latest vector out; safe while workers run (it takes a reference). */
 uint64_t chain_snapshot(chain *c, float *out);
 
+/* This worker's counters, its backoff's included. */
+const chain_stats *chain_worker_stats(chain_worker *w);
 void chain_stats_add(chain_stats *a, const chain_stats *b);
 
 #endif

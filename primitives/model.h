@@ -76,7 +76,7 @@ size_t model_size(const model *m);
 const model_config *model_get_config(const model *m);
 
 /* Each worker thread joins once, with its own id in [0, workers), and leaves once. Leaving
- * lets a sync round complete without the leaver. */
+ * lets a sync round complete without the leaver, and frees the worker: read its stats first. */
 model_worker *model_join(model *m, int id, uint64_t seed);
 void model_leave(model_worker *w);
 
@@ -89,7 +89,7 @@ const float *model_read(model_worker *w, uint64_t *version);
 /* θ -= eta * s(τ) * grad. For sync, blocks until the round ends (all workers applied). */
 void model_apply(model_worker *w, const float *grad, float eta, model_update *out);
 
-const model_stats *model_worker_stats(const model_worker *w);
+const model_stats *model_worker_stats(model_worker *w);
 void model_stats_add(model_stats *a, const model_stats *b);
 
 /* Updates applied so far. */
