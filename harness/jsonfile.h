@@ -1,0 +1,16 @@
+#ifndef SGDSYNC_HARNESS_JSONFILE_H
+#define SGDSYNC_HARNESS_JSONFILE_H
+
+/* Writing result files so that a crash never leaves half a file: the document goes to a
+ * temporary file in the same directory, is fsync'ed, then renamed over path (and the directory
+ * fsync'ed). A reader sees the old file or the new one, never a mix. */
+
+#include <stddef.h>
+
+#include <cjson/cJSON.h>
+
+/* Writes doc (indented, with a final newline) to path; returns -1 with a message naming the
+ * path and the failing step in err, leaving any existing file at path untouched. */
+int jsonfile_write_atomic(const char *path, const cJSON *doc, char *err, size_t errlen);
+
+#endif
