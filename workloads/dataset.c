@@ -1,0 +1,259 @@
+#include "workloads/dataset.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <zlib.h>
+
+#include "workloads/rng.h"
+
+#define IDX_IMAGES_MAGIC 0x00000803u /* unsigned bytes, 3 dimensions */
+#define IDX_LABELS_MAGIC 0x00000801u /* unsigned bytes, 1 dimension */
+#define IDX_MAX_SIDE 4096
+
+typedef struct {
+	char path[4096];
+	gzFile gz;
+	char *err;
+	size_t errlen;
+} idx_file;
+
+static int idx_fail(idx_file *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int idx_fail(idx_file *f, const char *fmt, ...)
+{
+	va_list ap;
+	int n = snprintf(f->err, f->errlen, "%s: ", f->path);
+
+	va_start(ap, fmt);
+	if (n >= 0 && (size_t)n < f->errlen)
+		vsnprintf(f->err + n, f->errlen - n, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+/* DIR/NAME if it exists, else DIR/NAME.gz; zlib reads either (gzread passes plain files on). */
+static int idx_open(idx_file *f, const char *dir, const char *split, const char *kind,
+		    char *err, size_t errlen)
+{
+	struct stat st;
+
+	f->gz = NULL;
+	f->err = err;
+	f->errlen = errlen;
+	snprintf(f->path, sizeof(f->path), "%s/%s-%s", dir, split, kind);
+	if (stat(f->path, &st)) {
+		size_t len = strlen(f->path);
+
+		snprintf(f->path + len, sizeof(f->path) - len, ".gz");
+		if (stat(f->path, &st)) {
+			f->path[len] = 0;
+			return idx_fail(f, "no such file (nor with .gz): %s", strerror(errno));
+		}
+	}
+	f->gz = gzopen(f->path, "rb");
+	if (!f->gz)
+		return idx_fail(f, "cannot open: %s", errno ? strerror(errno) : "out of memory");
+	return 0;
+}
+
+static void idx_close(idx_file *f)
+{
+	if (f->gz)
+		gzclose(f->gz);
+	f->gz = NULL;
+}
+
+/* Reads exactly len bytes; `what` names them in the error. */
+static int idx_read(idx_file *f, void *buf, size_t len, const char *what)
+{
+	size_t got = 0;
+
+	while (got < len) {
+		unsigned chunk = len - got > (1u << 30) ? 1u << 30 : (unsigned)(len - got);
+		int n = gzread(f->gz, (char *)buf + got, chunk);
+
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	if (got == len)
+		return 0;
+
+	int zerr;
+	const char *msg = gzerror(f->gz, &zerr);
+
+	if (zerr != Z_OK && zerr != Z_STREAM_END)
+		return idx_fail(f, "bad gzip data in %s: %s", what, msg);
+	return idx_fail(f, "truncated: %s needs %zu bytes, the file holds %zu", what, len, got);
+}
+
+static int idx_header(idx_file *f, uint32_t magic, uint32_t *dims, int ndims)
+{
+	unsigned char raw[16];
+
+	if (idx_read(f, raw, 4 * (size_t)(ndims + 1), "the IDX header"))
+		return -1;
+	for (int i = 0; i <= ndims; i++) {
+		uint32_t v = (uint32_t)raw[4 * i] << 24 | (uint32_t)raw[4 * i + 1] << 16 |
+			     (uint32_t)raw[4 * i + 2] << 8 | raw[4 * i + 3];
+
+		if (i == 0 && v != magic)
+			return idx_fail(f, "not an IDX %s file: magic 0x%08x, expected 0x%08x",
+					magic == IDX_IMAGES_MAGIC ? "image" : "label", v, magic);
+		if (i > 0)
+			dims[i - 1] = v;
+	}
+	if (dims[0] == 0)
+		return idx_fail(f, "the header announces 0 items");
+	return 0;
+}
+
+/* The data ends where the header says: more bytes mean a header that does not describe it. */
+static int idx_expect_end(idx_file *f)
+{
+	char extra;
+
+	if (gzread(f->gz, &extra, 1) == 0)
+		return 0;
+	return idx_fail(f, "more data than the header announces");
+}
+
+static int idx_read_body(idx_file *f, uint8_t **out, size_t len, const char *what)
+{
+	*out = malloc(len);
+	if (!*out)
+		return idx_fail(f, "cannot allocate %zu bytes for %s", len, what);
+	if (idx_read(f, *out, len, what) || idx_expect_end(f)) {
+		free(*out);
+		*out = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+int dataset_load_idx(dataset *d, const char *dir, const char *split, char *err, size_t errlen)
+{
+	idx_file images, labels;
+	uint32_t idims[3], ldims[1];
+	int rc = -1;
+
+	memset(d, 0, sizeof(*d));
+	if (idx_open(&images, dir, split, "images-idx3-ubyte", err, errlen))
+		return -1;
+	if (idx_open(&labels, dir, split, "labels-idx1-ubyte", err, errlen))
+		goto out;
+	if (idx_header(&images, IDX_IMAGES_MAGIC, idims, 3) ||
+	    idx_header(&labels, IDX_LABELS_MAGIC, ldims, 1))
+		goto out;
+	if (idims[1] < 1 || idims[1] > IDX_MAX_SIDE || idims[2] < 1 || idims[2] > IDX_MAX_SIDE) {
+		idx_fail(&images, "images of %ux%u pixels: each side must be 1..%d", idims[1],
+			 idims[2], IDX_MAX_SIDE);
+		goto out;
+	}
+	if (ldims[0] != idims[0]) {
+		idx_fail(&labels, "%u labels for the %u images of %s", ldims[0], idims[0],
+			 images.path);
+		goto out;
+	}
+	d->count = idims[0];
+	d->rows = (int)idims[1];
+	d->cols = (int)idims[2];
+	d->features = d->rows * d->cols;
+	if (idx_read_body(&labels, &d->labels, d->count, "the labels") ||
+	    idx_read_body(&images, &d->pixels, d->count * d->features, "the pixels"))
+		goto out;
+	for (size_t i = 0; i < d->count; i++)
+		d->classes = d->labels[i] >= d->classes ? d->labels[i] + 1 : d->classes;
+	rc = 0;
+out:
+	idx_close(&images);
+	idx_close(&labels);
+	if (rc)
+		dataset_free(d);
+	return rc;
+}
+
+/* Class prototypes: a shared background plus a class-specific +-SIGNAL pattern. An example
+ * blends its class's prototype with a random other class's (up to BLEND of it), adds pixel
+ * noise, and keeps its label except for LABEL_NOISE of them, relabelled at random. So classes
+ * overlap: an MLP learns them within a few hundred updates but never to zero loss. */
+#define SYNTH_SIGNAL 40.0
+#define SYNTH_NOISE 50.0
+#define SYNTH_BLEND 0.4
+#define SYNTH_LABEL_NOISE 0.05
+
+int dataset_synthetic(dataset *d, size_t count, int rows, int cols, int classes, uint64_t seed)
+{
+	uint64_t rng = seed;
+	float *proto;
+
+	memset(d, 0, sizeof(*d));
+	if (count < 1 || rows < 1 || cols < 1 || classes < 2 || classes > 256)
+		return -1;
+	d->count = count;
+	d->rows = rows;
+	d->cols = cols;
+	d->features = rows * cols;
+	d->classes = classes;
+	d->pixels = malloc(count * d->features);
+	d->labels = malloc(count);
+	proto = malloc((size_t)classes * d->features * sizeof(float));
+	if (!d->pixels || !d->labels || !proto) {
+		free(proto);
+		dataset_free(d);
+		return -1;
+	}
+	for (int p = 0; p < d->features; p++) {
+		double background = 64 + 128 * rng_uniform(&rng);
+
+		for (int c = 0; c < classes; c++)
+			proto[(size_t)c * d->features + p] =
+				(float)(background + (rng_next(&rng) >> 63 ? SYNTH_SIGNAL : -SYNTH_SIGNAL));
+	}
+	for (size_t i = 0; i < count; i++) {
+		int c = (int)rng_below(&rng, (uint32_t)classes);
+		int other = (c + 1 + (int)rng_below(&rng, (uint32_t)classes - 1)) % classes;
+		double blend = SYNTH_BLEND * rng_uniform(&rng);
+		const float *mine = proto + (size_t)c * d->features;
+		const float *theirs = proto + (size_t)other * d->features;
+		uint8_t *px = d->pixels + i * d->features;
+
+		for (int p = 0; p < d->features; p++) {
+			double v = (1 - blend) * mine[p] + blend * theirs[p] +
+				   SYNTH_NOISE * rng_normal(&rng);
+
+			px[p] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v + 0.5);
+		}
+		if (rng_uniform(&rng) < SYNTH_LABEL_NOISE)
+			c = (int)rng_below(&rng, (uint32_t)classes);
+		d->labels[i] = (uint8_t)c;
+	}
+	free(proto);
+	return 0;
+}
+
+void dataset_free(dataset *d)
+{
+	free(d->pixels);
+	free(d->labels);
+	memset(d, 0, sizeof(*d));
+}
+
+void dataset_gather(const dataset *d, const size_t *idx, int batch, float *x, uint8_t *y)
+{
+	const float scale = 1.0f / 255.0f;
+
+	for (int i = 0; i < batch; i++) {
+		const uint8_t *px = d->pixels + idx[i] * d->features;
+		float *row = x + (size_t)i * d->features;
+
+		for (int p = 0; p < d->features; p++)
+			row[p] = px[p] * scale;
+		y[i] = d->labels[idx[i]];
+	}
+}
