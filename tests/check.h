@@ -4,10 +4,12 @@
 /* Minimal assertions for C tests: a failed CHECK prints where and why and exits 1, so that
  * CTest counts the test failed. Each test program prints "N passed, 0 failed" at the end. */
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 
-static int check_passed_;
+/* Atomic: worker threads of concurrency tests CHECK too. */
+static _Atomic int check_passed_;
 
 #define CHECK(cond, ...)                                                                   \
 	do {                                                                               \
@@ -17,12 +19,12 @@ static int check_passed_;
 			fputc('\n', stderr);                                               \
 			exit(1);                                                           \
 		}                                                                          \
-		check_passed_++;                                                           \
+		atomic_fetch_add_explicit(&check_passed_, 1, memory_order_relaxed);      \
 	} while (0)
 
 #define CHECK_DONE()                                                                       \
 	do {                                                                               \
-		printf("%s: %d checks passed\n", __FILE__, check_passed_);                 \
+		printf("%s: %d checks passed\n", __FILE__, atomic_load(&check_passed_));                 \
 		return 0;                                                                  \
 	} while (0)
 
