@@ -53,11 +53,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "harness/topology.h"
-
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+#include "harness/topology.h"
 
 /* ---- Options (bench_main's flags) ---- */
 

@@ -1,0 +1,433 @@
+/* sgdsync-bench-locks: every lock of primitives/lock.h under every backoff policy, beside the
+ * pthread and Concurrency Kit locks in the same run, by threads, critical-section length and,
+ * for read-write locks, the fraction of reads.
+ *
+ * locks/<lock>/backoff:<policy>/cs:<floats>[/read_pct:<p>]/threads:N/real_time
+ * One operation: take the lock, run the critical section, release. The critical section works
+ * on a shared vector of `cs` floats as an SGD worker does: a writer adds its private vector into
+ * it (apply), a reader copies it out (read). Exclusive locks only write.
+ *
+ * Ours: mutex, trymutex, tas, ttas, ticket, pthread-rw, rw (lock.h; tas, ttas and ticket through
+ * spinlock.h's inline fast paths). Peers: pthread_mutex, pthread_rwlock (glibc defaults), ck_fas
+ * (ck_spinlock_fas_lock: exchange, then read until free = TTAS), ck_fas with backoff:ck_eb
+ * (ck_spinlock_fas_lock_eb: exchange with ck's exponential backoff, the peer of our
+ * ttas/backoff:exp), ck_ticket, ck_ticket with backoff:ck_pb (proportional backoff), ck_rwlock. */
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <ck_rwlock.h>
+#include <ck_spinlock.h>
+
+#include "harness/bench.h"
+#include "primitives/backoff.h"
+#include "primitives/cacheline.h"
+#include "primitives/histogram.h"
+#include "primitives/lock.h"
+#include "primitives/spinlock.h"
+
+/* ck_spinlock_ticket_lock_pb waits (tickets ahead) << CK_TICKET_PB_SHIFT empty iterations. */
+#define CK_TICKET_PB_SHIFT 9
+/* One acquisition in WAIT_SAMPLE_EVERY is timed for the wait-time percentiles. */
+#define WAIT_SAMPLE_EVERY 64
+
+typedef enum {
+	IMPL_OURS,          /* lock_acquire & co. */
+	IMPL_OURS_TAS,      /* spinlock.h inline */
+	IMPL_OURS_TTAS,
+	IMPL_OURS_TICKET,
+	IMPL_PTHREAD_MUTEX,
+	IMPL_PTHREAD_RWLOCK,
+	IMPL_CK_FAS,
+	IMPL_CK_FAS_EB,
+	IMPL_CK_TICKET,
+	IMPL_CK_TICKET_PB,
+	IMPL_CK_RWLOCK,
+} lock_impl;
+
+typedef struct {
+	lock_impl impl;
+	lock_kind kind; /* IMPL_OURS* */
+	backoff_policy backoff;
+} lock_case;
+
+typedef struct {
+	union {
+		lock_t ours;
+		pthread_mutex_t mutex;
+		pthread_rwlock_t rwlock;
+		ck_spinlock_fas_t fas;
+		ck_spinlock_ticket_t ticket;
+		ck_rwlock_t ckrw;
+	} u;
+	CACHELINE_ALIGNED float *data; /* cs floats, placed by --placement */
+	size_t data_bytes;
+	_Atomic int window_closed;     /* the first thread to finish took the snapshot */
+	uint64_t *window_ops;          /* each thread's operations at that moment */
+} lock_run;
+
+/* Per-thread record (bench_local_size). */
+typedef struct {
+	_Atomic uint64_t progress; /* operations done; written by its thread only */
+	lock_ctx ctx;
+	histogram wait;            /* sampled acquisition waits, log buckets (wait_bucket) */
+} lock_thread;
+
+/* ---- The locks behind one interface, inlined into each benchmark loop ---- */
+
+typedef void (*lock_fn)(lock_run *r, lock_ctx *ctx);
+
+static inline void ours_acquire(lock_run *r, lock_ctx *c) { lock_acquire(&r->u.ours, c); }
+static inline void ours_release(lock_run *r, lock_ctx *c) { lock_release(&r->u.ours, c); }
+static inline void ours_acquire_read(lock_run *r, lock_ctx *c) { lock_acquire_read(&r->u.ours, c); }
+static inline void ours_release_read(lock_run *r, lock_ctx *c) { lock_release_read(&r->u.ours, c); }
+static inline void tas_acquire(lock_run *r, lock_ctx *c) { spinlock_tas_acquire(&r->u.ours, c); }
+static inline void ttas_acquire(lock_run *r, lock_ctx *c) { spinlock_ttas_acquire(&r->u.ours, c); }
+static inline void word_release(lock_run *r, lock_ctx *c) { (void)c; spinlock_word_release(&r->u.ours); }
+static inline void ticket_acquire(lock_run *r, lock_ctx *c) { spinlock_ticket_acquire(&r->u.ours, c); }
+static inline void ticket_release(lock_run *r, lock_ctx *c) { (void)c; spinlock_ticket_release(&r->u.ours); }
+static inline void mutex_acquire(lock_run *r, lock_ctx *c) { (void)c; pthread_mutex_lock(&r->u.mutex); }
+static inline void mutex_release(lock_run *r, lock_ctx *c) { (void)c; pthread_mutex_unlock(&r->u.mutex); }
+static inline void prw_acquire(lock_run *r, lock_ctx *c) { (void)c; pthread_rwlock_wrlock(&r->u.rwlock); }
+static inline void prw_acquire_read(lock_run *r, lock_ctx *c) { (void)c; pthread_rwlock_rdlock(&r->u.rwlock); }
+static inline void prw_release(lock_run *r, lock_ctx *c) { (void)c; pthread_rwlock_unlock(&r->u.rwlock); }
+static inline void ck_fas_acquire(lock_run *r, lock_ctx *c) { (void)c; ck_spinlock_fas_lock(&r->u.fas); }
+static inline void ck_fas_eb_acquire(lock_run *r, lock_ctx *c) { (void)c; ck_spinlock_fas_lock_eb(&r->u.fas); }
+static inline void ck_fas_release(lock_run *r, lock_ctx *c) { (void)c; ck_spinlock_fas_unlock(&r->u.fas); }
+static inline void ck_ticket_acquire(lock_run *r, lock_ctx *c) { (void)c; ck_spinlock_ticket_lock(&r->u.ticket); }
+static inline void ck_ticket_pb_acquire(lock_run *r, lock_ctx *c)
+{
+	(void)c;
+	ck_spinlock_ticket_lock_pb(&r->u.ticket, CK_TICKET_PB_SHIFT);
+}
+static inline void ck_ticket_release(lock_run *r, lock_ctx *c) { (void)c; ck_spinlock_ticket_unlock(&r->u.ticket); }
+static inline void ck_rw_acquire(lock_run *r, lock_ctx *c) { (void)c; ck_rwlock_write_lock(&r->u.ckrw); }
+static inline void ck_rw_release(lock_run *r, lock_ctx *c) { (void)c; ck_rwlock_write_unlock(&r->u.ckrw); }
+static inline void ck_rw_acquire_read(lock_run *r, lock_ctx *c) { (void)c; ck_rwlock_read_lock(&r->u.ckrw); }
+static inline void ck_rw_release_read(lock_run *r, lock_ctx *c) { (void)c; ck_rwlock_read_unlock(&r->u.ckrw); }
+
+static int lock_run_init(lock_run *r, const lock_case *c)
+{
+	switch (c->impl) {
+	case IMPL_PTHREAD_MUTEX:
+		return pthread_mutex_init(&r->u.mutex, NULL);
+	case IMPL_PTHREAD_RWLOCK:
+		return pthread_rwlock_init(&r->u.rwlock, NULL);
+	case IMPL_CK_FAS:
+	case IMPL_CK_FAS_EB:
+		ck_spinlock_fas_init(&r->u.fas);
+		return 0;
+	case IMPL_CK_TICKET:
+	case IMPL_CK_TICKET_PB:
+		ck_spinlock_ticket_init(&r->u.ticket);
+		return 0;
+	case IMPL_CK_RWLOCK:
+		ck_rwlock_init(&r->u.ckrw);
+		return 0;
+	default:
+		return lock_init(&r->u.ours, c->kind);
+	}
+}
+
+static void lock_run_destroy(lock_run *r, const lock_case *c)
+{
+	if (c->impl == IMPL_PTHREAD_MUTEX)
+		pthread_mutex_destroy(&r->u.mutex);
+	else if (c->impl == IMPL_PTHREAD_RWLOCK)
+		pthread_rwlock_destroy(&r->u.rwlock);
+	else if (c->impl <= IMPL_OURS_TICKET)
+		lock_destroy(&r->u.ours);
+}
+
+static int impl_is_ours(lock_impl impl) { return impl <= IMPL_OURS_TICKET; }
+
+static int case_is_rw(const lock_case *c)
+{
+	return c->impl == IMPL_PTHREAD_RWLOCK || c->impl == IMPL_CK_RWLOCK ||
+	       (c->impl == IMPL_OURS && lock_kind_is_rw(c->kind));
+}
+
+/* ---- Setup and teardown ---- */
+
+static void *locks_setup(bench_state *st)
+{
+	const lock_case *c = bench_state_arg(st);
+#ifdef __SANITIZE_THREAD__
+	if (c->impl >= IMPL_CK_FAS) {
+		bench_skip_with_error(st, "Concurrency Kit locks use inline assembly that ThreadSanitizer cannot see");
+		return NULL;
+	}
+#endif
+	lock_run *r = aligned_alloc(CACHELINE_PAD, sizeof *r);
+	uint64_t *window = calloc((size_t)bench_state_threads(st), sizeof *window);
+	if (!r || !window) {
+		free(r);
+		free(window);
+		bench_skip_with_error(st, "out of memory");
+		return NULL;
+	}
+	memset(r, 0, sizeof *r);
+	r->window_ops = window;
+	r->data_bytes = (size_t)bench_state_range(st, 0) * sizeof(float);
+	r->data = bench_placed_alloc(st, r->data_bytes ? r->data_bytes : sizeof(float));
+	if (!r->data || lock_run_init(r, c) != 0) {
+		if (r->data)
+			bench_skip_with_error(st, "lock initialisation failed");
+		bench_placed_free(r->data, r->data_bytes ? r->data_bytes : sizeof(float));
+		free(window);
+		free(r);
+		return NULL;
+	}
+	memset(r->data, 0, r->data_bytes); /* first touch by thread 0 */
+	return r;
+}
+
+/* Waits as log-spaced buckets: exact below 16 ns, then 4 buckets per power of two. */
+static uint64_t wait_bucket(uint64_t ns)
+{
+	if (ns < 16)
+		return ns;
+	int e = 63 - __builtin_clzll(ns);
+	return 16 + (uint64_t)(e - 4) * 4 + ((ns >> (e - 2)) & 3);
+}
+
+/* The smallest wait in bucket b. */
+static uint64_t wait_bucket_ns(uint64_t b)
+{
+	if (b < 16)
+		return b;
+	int e = (int)((b - 16) / 4) + 4;
+	return ((uint64_t)4 + (b - 16) % 4) << (e - 2);
+}
+
+static void report_fairness(bench_state *st, const lock_run *r)
+{
+	int n = bench_state_threads(st);
+	double sum = 0, sumsq = 0, lo = 0, hi = 0;
+	for (int i = 0; i < n; i++) {
+		double x = (double)r->window_ops[i];
+		sum += x;
+		sumsq += x * x;
+		lo = (i == 0 || x < lo) ? x : lo;
+		hi = (i == 0 || x > hi) ? x : hi;
+	}
+	if (sum <= 0)
+		return;
+	bench_counter(st, "fairness_jain", sum * sum / ((double)n * sumsq), BENCH_TOTAL);
+	bench_counter(st, "share_min", lo / sum, BENCH_TOTAL);
+	bench_counter(st, "share_max", hi / sum, BENCH_TOTAL);
+}
+
+static void report_waits(bench_state *st)
+{
+	histogram *all = malloc(sizeof *all);
+	if (!all)
+		return;
+	histogram_clear(all);
+	for (int i = 0; i < bench_state_threads(st); i++)
+		histogram_merge(all, &((lock_thread *)bench_state_local_of(st, i))->wait);
+	if (all->n > 0) {
+		bench_counter(st, "wait_ns_p50", (double)wait_bucket_ns(histogram_quantile(all, 0.50)), BENCH_TOTAL);
+		bench_counter(st, "wait_ns_p99", (double)wait_bucket_ns(histogram_quantile(all, 0.99)), BENCH_TOTAL);
+	}
+	free(all);
+}
+
+static void locks_teardown(bench_state *st)
+{
+	lock_run *r = bench_state_shared(st);
+	report_fairness(st, r);
+	report_waits(st);
+	lock_run_destroy(r, bench_state_arg(st));
+	bench_placed_free(r->data, r->data_bytes ? r->data_bytes : sizeof(float));
+	free(r->window_ops);
+	free(r);
+}
+
+/* ---- The loop ---- */
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* The first thread to finish its operations records how many every thread had done by then:
+ * the shares of a window in which all of them competed. */
+static void close_window(bench_state *st, lock_run *r)
+{
+	int expected = 0;
+	/* Relaxed: the teardown reads window_ops after the run's barrier, which orders it. */
+	if (!atomic_compare_exchange_strong_explicit(&r->window_closed, &expected, 1, memory_order_relaxed,
+						     memory_order_relaxed))
+		return;
+	for (int i = 0; i < bench_state_threads(st); i++) {
+		lock_thread *t = bench_state_local_of(st, i);
+		/* Relaxed: a snapshot of progress counters, no data depends on it. */
+		r->window_ops[i] = atomic_load_explicit(&t->progress, memory_order_relaxed);
+	}
+}
+
+static void report_ours(bench_state *st, const lock_thread *t)
+{
+	bench_counter(st, "contended/op", (double)t->ctx.stats.contended, BENCH_AVG_ITERATIONS);
+	bench_counter(st, "spins/op", (double)t->ctx.stats.spins, BENCH_AVG_ITERATIONS);
+	bench_counter(st, "backoff_pauses/op", (double)t->ctx.backoff.stats.pause_iters, BENCH_AVG_ITERATIONS);
+	bench_counter(st, "backoff_sleep_ns/op", (double)t->ctx.backoff.stats.sleep_ns, BENCH_AVG_ITERATIONS);
+	bench_counter(st, "backoff_yields/op", (double)t->ctx.backoff.stats.yields, BENCH_AVG_ITERATIONS);
+}
+
+static inline __attribute__((always_inline)) void lock_loop(bench_state *st, lock_fn acquire, lock_fn release,
+							   lock_fn acquire_read, lock_fn release_read)
+{
+	const lock_case *c = bench_state_arg(st);
+	lock_run *r = bench_state_shared(st);
+	lock_thread *t = bench_state_local(st);
+	size_t k = (size_t)bench_state_range(st, 0);
+	/* A read when the top 32 random bits fall below read_pct % of 2^32. */
+	uint64_t read_below = case_is_rw(c) ? ((uint64_t)bench_state_range(st, 1) << 32) / 100 : 0;
+	uint64_t n = (uint64_t)bench_state_max_iterations(st), done = 0;
+	uint64_t rng = 0x9e3779b97f4a7c15ull * (uint64_t)(bench_state_thread_index(st) + 1);
+	float *priv = calloc(k ? k : 1, sizeof(float));
+	if (!priv) {
+		bench_skip_with_error(st, "out of memory");
+		return;
+	}
+	lock_ctx_init(&t->ctx, &c->backoff, (uint64_t)bench_state_thread_index(st) + 1);
+
+	BENCH_LOOP(st)
+	{
+		int sample = done % WAIT_SAMPLE_EVERY == 0;
+		uint64_t t0 = sample ? now_ns() : 0;
+		rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+		if (read_below && (rng >> 32) < read_below) {
+			acquire_read(r, &t->ctx);
+			if (sample)
+				histogram_add(&t->wait, wait_bucket(now_ns() - t0));
+			memcpy(priv, r->data, k * sizeof(float));
+			release_read(r, &t->ctx);
+		} else {
+			acquire(r, &t->ctx);
+			if (sample)
+				histogram_add(&t->wait, wait_bucket(now_ns() - t0));
+			for (size_t j = 0; j < k; j++)
+				r->data[j] += priv[j];
+			release(r, &t->ctx);
+		}
+		/* Relaxed: a progress count read only by close_window's snapshot. */
+		atomic_store_explicit(&t->progress, ++done, memory_order_relaxed);
+		if (done == n)
+			close_window(st, r);
+	}
+	free(priv);
+	bench_set_items_processed(st, bench_state_iterations(st));
+	if (impl_is_ours(c->impl))
+		report_ours(st, t);
+}
+
+#define DEFINE_RUN(name, acq, rel, acq_r, rel_r) \
+	static void run_##name(bench_state *st) { lock_loop(st, acq, rel, acq_r, rel_r); }
+
+DEFINE_RUN(ours, ours_acquire, ours_release, ours_acquire_read, ours_release_read)
+DEFINE_RUN(ours_tas, tas_acquire, word_release, tas_acquire, word_release)
+DEFINE_RUN(ours_ttas, ttas_acquire, word_release, ttas_acquire, word_release)
+DEFINE_RUN(ours_ticket, ticket_acquire, ticket_release, ticket_acquire, ticket_release)
+DEFINE_RUN(pthread_mutex, mutex_acquire, mutex_release, mutex_acquire, mutex_release)
+DEFINE_RUN(pthread_rwlock, prw_acquire, prw_release, prw_acquire_read, prw_release)
+DEFINE_RUN(ck_fas, ck_fas_acquire, ck_fas_release, ck_fas_acquire, ck_fas_release)
+DEFINE_RUN(ck_fas_eb, ck_fas_eb_acquire, ck_fas_release, ck_fas_eb_acquire, ck_fas_release)
+DEFINE_RUN(ck_ticket, ck_ticket_acquire, ck_ticket_release, ck_ticket_acquire, ck_ticket_release)
+DEFINE_RUN(ck_ticket_pb, ck_ticket_pb_acquire, ck_ticket_release, ck_ticket_pb_acquire, ck_ticket_release)
+DEFINE_RUN(ck_rwlock, ck_rw_acquire, ck_rw_release, ck_rw_acquire_read, ck_rw_release_read)
+
+static const bench_fn run_of[] = {
+	[IMPL_OURS] = run_ours,
+	[IMPL_OURS_TAS] = run_ours_tas,
+	[IMPL_OURS_TTAS] = run_ours_ttas,
+	[IMPL_OURS_TICKET] = run_ours_ticket,
+	[IMPL_PTHREAD_MUTEX] = run_pthread_mutex,
+	[IMPL_PTHREAD_RWLOCK] = run_pthread_rwlock,
+	[IMPL_CK_FAS] = run_ck_fas,
+	[IMPL_CK_FAS_EB] = run_ck_fas_eb,
+	[IMPL_CK_TICKET] = run_ck_ticket,
+	[IMPL_CK_TICKET_PB] = run_ck_ticket_pb,
+	[IMPL_CK_RWLOCK] = run_ck_rwlock,
+};
+
+/* ---- Registration ---- */
+
+static const char *const default_backoffs[] = {"none", "exp"};
+static const char *const full_backoffs[] = {"none", "const", "linear", "exp", "jitter", "yield", "sleep"};
+
+static void register_case(const bench_options *o, const char *lock_name, const char *backoff_name,
+			  const lock_case *c)
+{
+	char name[160];
+	snprintf(name, sizeof name, "locks/%s/backoff:%s", lock_name, backoff_name);
+	bench_family *b = bench_register(name, run_of[c->impl], c, sizeof *c);
+	bench_setup(b, locks_setup, locks_teardown);
+	bench_local_size(b, sizeof(lock_thread));
+	if (case_is_rw(c)) {
+		bench_arg_names(b, "cs", "read_pct");
+		if (o->full_grid)
+			bench_args_product(b, BENCH_LIST(0, 16, 256, 4096), BENCH_LIST(50, 90, 99));
+		else
+			bench_args_product(b, BENCH_LIST(1024), BENCH_LIST(90));
+	} else {
+		bench_arg_names(b, "cs");
+		if (o->full_grid)
+			bench_args_product(b, BENCH_LIST(0, 16, 256, 4096));
+		else
+			bench_args_product(b, BENCH_LIST(16, 1024));
+	}
+	bench_threads_default(b);
+	bench_use_real_time(b);
+}
+
+static void register_ours(const bench_options *o, lock_kind kind)
+{
+	static const lock_impl inline_impl[LOCK_KIND_COUNT] = {
+		[LOCK_TAS] = IMPL_OURS_TAS, [LOCK_TTAS] = IMPL_OURS_TTAS, [LOCK_TICKET] = IMPL_OURS_TICKET};
+	const char *const *specs = o->full_grid ? full_backoffs : default_backoffs;
+	size_t nspecs = o->full_grid ? sizeof full_backoffs / sizeof *full_backoffs
+				     : sizeof default_backoffs / sizeof *default_backoffs;
+	/* The blocking kinds wait in the kernel and ignore the policy. */
+	if (kind == LOCK_MUTEX || kind == LOCK_PTHREAD_RW)
+		nspecs = 1;
+	for (size_t i = 0; i < nspecs; i++) {
+		lock_case c = {inline_impl[kind] ? inline_impl[kind] : IMPL_OURS, kind, backoff_none};
+		char err[256];
+		if (backoff_parse(specs[i], &c.backoff, err, sizeof err) != 0) {
+			fprintf(stderr, "sgdsync-bench-locks: %s\n", err);
+			exit(1);
+		}
+		register_case(o, lock_kind_name(kind), specs[i], &c);
+	}
+}
+
+static void register_peer(const bench_options *o, const char *lock_name, const char *backoff_name, lock_impl impl)
+{
+	lock_case c = {impl, LOCK_MUTEX, backoff_none};
+	register_case(o, lock_name, backoff_name, &c);
+}
+
+static void register_all(const bench_options *o)
+{
+	for (int k = 0; k < LOCK_KIND_COUNT; k++)
+		register_ours(o, (lock_kind)k);
+	register_peer(o, "pthread_mutex", "none", IMPL_PTHREAD_MUTEX);
+	register_peer(o, "pthread_rwlock", "none", IMPL_PTHREAD_RWLOCK);
+	register_peer(o, "ck_fas", "none", IMPL_CK_FAS);
+	register_peer(o, "ck_fas", "ck_eb", IMPL_CK_FAS_EB);
+	register_peer(o, "ck_ticket", "none", IMPL_CK_TICKET);
+	register_peer(o, "ck_ticket", "ck_pb", IMPL_CK_TICKET_PB);
+	register_peer(o, "ck_rwlock", "none", IMPL_CK_RWLOCK);
+}
+
+int main(int argc, char **argv) { return bench_main(argc, argv, register_all); }
