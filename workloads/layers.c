@@ -39,6 +39,36 @@ size_t layer_param_count(const layer *l)
 	return 0;
 }
 
+layer layer_make(layer_kind kind, int relu, int h, int w, int c, int units, int ksize, int pad,
+		 size_t offset)
+{
+	layer l = { .kind = kind, .relu = relu, .in_h = h, .in_w = w, .in_c = c, .ksize = ksize,
+		    .pad = pad, .weights = offset };
+
+	switch (kind) {
+	case LAYER_DENSE:
+		l.in_h = l.in_w = 1;
+		l.in_c = h * w * c;
+		l.out_h = l.out_w = 1;
+		l.out_c = units;
+		break;
+	case LAYER_CONV:
+		l.out_h = h + 2 * pad - ksize + 1;
+		l.out_w = w + 2 * pad - ksize + 1;
+		l.out_c = units;
+		break;
+	case LAYER_POOL:
+		l.relu = l.ksize = l.pad = 0;
+		l.out_h = h / 2;
+		l.out_w = w / 2;
+		l.out_c = c;
+		break;
+	}
+	/* one bias per output map (conv) or unit (dense) */
+	l.biases = offset + layer_param_count(&l) - (kind == LAYER_POOL ? 0 : (size_t)l.out_c);
+	return l;
+}
+
 size_t layer_cols_floats(const layer *l, int max_batch)
 {
 	if (l->kind != LAYER_CONV)

@@ -44,6 +44,12 @@ static inline size_t layer_out_size(const layer *l)
 	return (size_t)l->out_h * l->out_w * l->out_c;
 }
 
+/* A layer on h x w x c inputs with its parameters from `offset` on. dense: `units` outputs
+ * (a dense layer's input is flattened: 1 x 1 x h*w*c); conv: `units` maps of ksize x ksize
+ * filters, stride 1, zero padding `pad`; pool: 2x2 windows, stride 2 (units, ksize, pad unused;
+ * an odd last row or column is dropped). */
+layer layer_make(layer_kind kind, int relu, int h, int w, int c, int units, int ksize, int pad,
+		 size_t offset);
 /* Weights then biases; 0 for pool. */
 size_t layer_param_count(const layer *l);
 /* Floats of im2col scratch a conv needs (and as much again for its backward pass); 0 else. */

@@ -44,43 +44,15 @@ struct net_ws {
 	float *block;                 /* all of the above, one allocation */
 };
 
-static void net_add(net *n, layer l)
+static void net_add(net *n, layer_kind kind, int relu, int units, int ksize, int pad)
 {
-	size_t count;
+	layer l = layer_make(kind, relu, n->h, n->w, n->c, units, ksize, pad, n->params);
 
-	l.in_h = n->h;
-	l.in_w = n->w;
-	l.in_c = n->c;
-	count = layer_param_count(&l);
-	l.weights = n->params;
-	/* one bias per output map (conv) or unit (dense, whose output is 1 x 1 x units) */
-	l.biases = count ? l.weights + count - (size_t)l.out_c : l.weights;
-	n->params += count;
+	n->params += layer_param_count(&l);
 	n->layers[n->nlayers++] = l;
 	n->h = l.out_h;
 	n->w = l.out_w;
 	n->c = l.out_c;
-}
-
-static void net_dense(net *n, int units, int relu)
-{
-	n->c *= n->h * n->w; /* flatten: HWC order is already the row */
-	n->h = n->w = 1;
-	net_add(n, (layer){ .kind = LAYER_DENSE, .relu = relu, .out_h = 1, .out_w = 1,
-			    .out_c = units });
-}
-
-static void net_conv(net *n, int ksize, int pad, int maps)
-{
-	net_add(n, (layer){ .kind = LAYER_CONV, .relu = 1, .out_h = n->h + 2 * pad - ksize + 1,
-			    .out_w = n->w + 2 * pad - ksize + 1, .out_c = maps, .ksize = ksize,
-			    .pad = pad });
-}
-
-static void net_pool(net *n)
-{
-	net_add(n, (layer){ .kind = LAYER_POOL, .out_h = n->h / 2, .out_w = n->w / 2,
-			    .out_c = n->c });
 }
 
 /* "L" and "U" of mlp:LxU, strictly: digits, 'x', digits, nothing else. */
@@ -116,12 +88,12 @@ static int build_mlp(net *n, const char *spec, char *err, size_t errlen)
 		return -1;
 	}
 	for (long i = 0; i < hidden; i++)
-		net_dense(n, (int)units, 1);
+		net_add(n, LAYER_DENSE, 1, (int)units, 0, 0);
 	return 0;
 }
 
-/* Square images of side `side` at least `min_side`. */
-static int image_side(const net *n, int min_side, char *err, size_t errlen)
+/* Convolutional nets see the inputs as one square grey image, at least min_side wide. */
+static int image_input(net *n, int min_side, char *err, size_t errlen)
 {
 	int side = (int)lround(sqrt((double)n->inputs));
 
@@ -130,35 +102,33 @@ static int image_side(const net *n, int min_side, char *err, size_t errlen)
 			 n->spec, min_side, min_side, n->inputs);
 		return -1;
 	}
-	return side;
+	n->h = n->w = side;
+	n->c = 1;
+	return 0;
 }
 
 static int build_spec(net *n, const char *spec, char *err, size_t errlen)
 {
-	int side;
-
 	if (!strncmp(spec, "mlp:", 4))
 		return build_mlp(n, spec, err, errlen);
 	if (!strcmp(spec, "cnn")) {
-		if ((side = image_side(n, 4, err, errlen)) < 0)
+		if (image_input(n, 4, err, errlen))
 			return -1;
-		n->h = n->w = side;
-		net_conv(n, 3, 1, 4);
-		net_pool(n);
-		net_conv(n, 3, 1, 8);
-		net_pool(n);
-		net_dense(n, 128, 1);
+		net_add(n, LAYER_CONV, 1, 4, 3, 1);
+		net_add(n, LAYER_POOL, 0, 0, 0, 0);
+		net_add(n, LAYER_CONV, 1, 8, 3, 1);
+		net_add(n, LAYER_POOL, 0, 0, 0, 0);
+		net_add(n, LAYER_DENSE, 1, 128, 0, 0);
 		return 0;
 	}
 	if (!strcmp(spec, "lenet")) {
-		if ((side = image_side(n, 12, err, errlen)) < 0)
+		if (image_input(n, 12, err, errlen))
 			return -1;
-		n->h = n->w = side;
-		net_conv(n, 5, 2, 6);
-		net_pool(n);
-		net_conv(n, 5, 0, 16);
-		net_pool(n);
-		net_dense(n, 120, 1);
+		net_add(n, LAYER_CONV, 1, 6, 5, 2);
+		net_add(n, LAYER_POOL, 0, 0, 0, 0);
+		net_add(n, LAYER_CONV, 1, 16, 5, 0);
+		net_add(n, LAYER_POOL, 0, 0, 0, 0);
+		net_add(n, LAYER_DENSE, 1, 120, 0, 0);
 		return 0;
 	}
 	snprintf(err, errlen, "unknown net '%s': use mlp:LxU (e.g. mlp:3x128), cnn or lenet", spec);
@@ -192,7 +162,7 @@ net *net_create(const char *spec, int inputs, int classes, char *err, size_t err
 		free(n);
 		return NULL;
 	}
-	net_dense(n, classes, 0);
+	net_add(n, LAYER_DENSE, 0, classes, 0, 0);
 	blas_single_thread();
 	return n;
 }
