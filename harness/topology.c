@@ -229,7 +229,9 @@ static void build_note(hwloc_topology_t topo)
 static void machine_load(void)
 {
 	hwloc_topology_t topo;
-	if (hwloc_topology_init(&topo) != 0 || hwloc_topology_load(topo) != 0) {
+	if (hwloc_topology_init(&topo) != 0 ||
+	    hwloc_topology_set_icache_types_filter(topo, HWLOC_TYPE_FILTER_KEEP_ALL) != 0 ||
+	    hwloc_topology_load(topo) != 0) {
 		fprintf(stderr, "sgdsync: hwloc could not load the machine topology: %s\n",
 			strerror(errno));
 		exit(1);
