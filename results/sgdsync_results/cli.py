@@ -1,0 +1,92 @@
+"""Command lines of sgdsync-report and sgdsync-compare.
+
+Exit status: 0 when at least one input was valid (problems with the others are reported on
+stderr, one line per file); 1 when no input was valid; 2 for a usage error."""
+
+import argparse
+import os
+import sys
+import tempfile
+
+from . import compare, html, load, markdown, sections
+
+
+def write_atomic(path, text):
+    """Writes text to path through a temporary file in the same directory and a rename, so a
+    reader never sees half a report and an old report survives a failed run."""
+    d = os.path.dirname(os.path.abspath(path))
+    os.makedirs(d, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", dir=d)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def _load_reporting(prog, paths, label=""):
+    ds = load.load(paths)
+    for e in ds.errors:
+        print(f"{prog}: {label}{e}", file=sys.stderr)
+    return ds
+
+
+def report_main(argv):
+    p = argparse.ArgumentParser(prog="sgdsync-report", description=
+                                "Builds one self-contained HTML report and a Markdown summary from sgdsync "
+                                "result files (micro-benchmark JSON, training-run JSON, sweep JSON Lines). "
+                                "Directories are scanned recursively for *.json and *.jsonl.")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="result files or directories")
+    p.add_argument("-o", "--output-dir", default=".", help="where report.html and summary.md go (default: .)")
+    p.add_argument("--html", help="HTML report path (default: OUTPUT_DIR/report.html)")
+    p.add_argument("--markdown", help="Markdown summary path (default: OUTPUT_DIR/summary.md)")
+    p.add_argument("--title", default="sgdsync report")
+    args = p.parse_args(argv)
+    ds = _load_reporting("sgdsync-report", args.inputs)
+    if not ds.inputs:
+        print("sgdsync-report: no valid input: nothing to report", file=sys.stderr)
+        return 1
+    html_path = args.html or os.path.join(args.output_dir, "report.html")
+    md_path = args.markdown or os.path.join(args.output_dir, "summary.md")
+    report = sections.build(ds, args.title)
+    write_atomic(html_path, html.render(report))
+    write_atomic(md_path, markdown.render(report, os.path.basename(html_path)))
+    print(f"sgdsync-report: {len(ds.inputs)} input(s), {len(ds.errors)} problem(s)")
+    print(f"report:  {html_path}")
+    print(f"summary: {md_path}")
+    return 0
+
+
+def compare_main(argv):
+    p = argparse.ArgumentParser(prog="sgdsync-compare", description=
+                                "Compares two sets of sgdsync results (A, the baseline, and B): ratio B/A per "
+                                "configuration and a Mann-Whitney U test over repetitions.")
+    p.add_argument("a", metavar="A", help="baseline: a result file or directory")
+    p.add_argument("b", metavar="B", help="candidate: a result file or directory")
+    p.add_argument("--markdown", help="also write the comparison as Markdown to this file")
+    p.add_argument("--html", help="also write the comparison as a self-contained HTML page")
+    p.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
+    p.add_argument("--no-gbench", action="store_true",
+                   help="skip libbenchmark-tools' compare.py tables for the micro-benchmarks")
+    args = p.parse_args(argv)
+    a = _load_reporting("sgdsync-compare", [args.a], "A: ")
+    b = _load_reporting("sgdsync-compare", [args.b], "B: ")
+    for side, ds in (("A", a), ("B", b)):
+        if not ds.inputs:
+            print(f"sgdsync-compare: {side}: no valid input", file=sys.stderr)
+            return 1
+    result = compare.compare(a, b, args.alpha)
+    print(compare.render_text(result, args.alpha))
+    if not args.no_gbench:
+        for title, text in compare.gbench_tables(a, b):
+            print(f"\n{title}\n{text}")
+    if args.markdown:
+        write_atomic(args.markdown, compare.render_markdown(result, args.alpha, args.a, args.b))
+    if args.html:
+        write_atomic(args.html, compare.render_html(result, args.alpha, args.a, args.b))
+    return 0

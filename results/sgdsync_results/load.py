@@ -1,0 +1,365 @@
+"""Reading and validating sgdsync result files.
+
+Three kinds of input, told apart by their contents (results/README.md):
+  Google Benchmark JSON whose context says sgdsync_format = "sgdsync-bench";
+  a training-run file, {"format": "sgdsync-train", ...};
+  a sweep file, JSON Lines of {"format": "sgdsync-sweep", ...}.
+Every problem is recorded as one message naming the file (and line) and what is wrong; the
+valid inputs are kept, so that one bad file never hides the others.
+"""
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Optional
+
+import jsonschema
+
+from . import FORMAT_VERSION
+
+SCHEMA_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "schema")
+RESULT_SUFFIXES = (".json", ".jsonl")
+
+# Google Benchmark's own fields; every other numeric field of a benchmark is a user counter.
+GBENCH_FIELDS = {
+    "name", "family_index", "per_family_instance_index", "run_name", "run_type", "repetitions",
+    "repetition_index", "threads", "iterations", "real_time", "cpu_time", "time_unit",
+    "aggregate_name", "aggregate_unit", "label", "error_occurred", "error_message",
+    "items_per_second", "bytes_per_second", "big_o", "rms", "complexity_n", "skipped",
+}
+TIME_UNIT_S = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}
+
+
+class ResultError(Exception):
+    """A problem with one input; str() is the message without the file name."""
+
+
+@dataclass
+class Environment:
+    data: dict
+    sources: list = field(default_factory=list)
+
+    @property
+    def machine_id(self):
+        """Same machine, build and counters: everything but the date and the command line."""
+        keep = {k: v for k, v in self.data.items() if k not in ("date", "command_line")}
+        return _digest(keep)
+
+
+@dataclass
+class BenchPoint:
+    """One measured benchmark run (one repetition of one name)."""
+    source: str
+    env: Optional[str]     # machine_id of its environment
+    binary: str            # executable's base name
+    name: str              # run_name: the full name without aggregate suffix
+    topic: str             # first name component: atomics, chain, locks, kernels, ...
+    primitive: str         # second component
+    variant: tuple         # remaining plain components
+    params: dict           # key=value components
+    threads: int
+    repetition: int
+    throughput: Optional[float]  # operations per second, all threads together
+    real_time_s: Optional[float]
+    counters: dict         # user counters, as Google Benchmark wrote them
+    error: Optional[str] = None
+
+    @property
+    def series(self):
+        """The name without the thread count: one line in a throughput-vs-threads plot."""
+        return series_name(self.name)
+
+
+@dataclass
+class Run:
+    """One training run: from a training-run file or a sweep record."""
+    source: str
+    env: Optional[str]
+    config: dict
+    repetition: Optional[int]
+    outcome: str
+    detail: str
+    result: Optional[dict]  # the training-run object, None when crashed or timed out
+    wall_s: Optional[float]
+    exit_status: Optional[int] = None
+    signal: object = None
+
+
+@dataclass
+class Dataset:
+    envs: dict = field(default_factory=dict)     # machine_id -> Environment
+    bench: list = field(default_factory=list)    # BenchPoint
+    runs: list = field(default_factory=list)     # Run
+    errors: list = field(default_factory=list)   # "FILE: message"
+    inputs: list = field(default_factory=list)   # (path, kind, items read)
+
+    def add_env(self, data, source):
+        env = Environment(data)
+        key = env.machine_id
+        self.envs.setdefault(key, env).sources.append((source, data.get("date", ""), data.get("command_line", "")))
+        return key
+
+
+def _digest(obj):
+    return hashlib.sha1(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:12]
+
+
+GBENCH_SUFFIXES = ("real_time", "process_time", "manual_time")
+
+
+def _gbench_part(part):
+    """Google Benchmark's own name components: threads:N, min_time:, repeats:, real_time."""
+    return part in GBENCH_SUFFIXES or (":" in part and "=" not in part)
+
+
+def series_name(name):
+    """The name without the thread count and Google Benchmark's suffixes: one line in a
+    throughput-vs-threads plot."""
+    return "/".join(p for p in name.split("/") if not _gbench_part(p))
+
+
+_SCHEMAS = {}
+
+
+def _validator(kind):
+    if kind not in _SCHEMAS:
+        with open(os.path.join(SCHEMA_DIR, kind + ".schema.json"), encoding="utf-8") as f:
+            schema = json.load(f)
+        _SCHEMAS[kind] = jsonschema.Draft202012Validator(schema)
+    return _SCHEMAS[kind]
+
+
+def validate(kind, obj, where=""):
+    """Raises ResultError naming the first (most relevant) schema violation."""
+    err = jsonschema.exceptions.best_match(_validator(kind).iter_errors(obj))
+    if err is None:
+        return
+    path = "/".join(str(p) for p in err.absolute_path)
+    loc = (where + "/" + path).strip("/")
+    raise ResultError(f"{kind} schema: {'at ' + loc + ': ' if loc else ''}{err.message}")
+
+
+def check_format(expected, version):
+    if version != FORMAT_VERSION:
+        raise ResultError(f"format {expected!r} version {version!r} is not supported "
+                  f"(this reader reads version {FORMAT_VERSION} only)")
+
+
+def collect_paths(args, errors):
+    """Files as given; directories scanned recursively for *.json and *.jsonl."""
+    paths = []
+    for arg in args:
+        if os.path.isdir(arg):
+            found = []
+            for root, dirs, files in os.walk(arg):
+                dirs.sort()
+                found += [os.path.join(root, f) for f in sorted(files) if f.endswith(RESULT_SUFFIXES)]
+            if not found:
+                errors.append(f"{arg}: no .json or .jsonl files in this directory")
+            paths += found
+        elif os.path.exists(arg):
+            paths.append(arg)
+        else:
+            errors.append(f"{arg}: no such file or directory")
+    return paths
+
+
+def load(args):
+    """Reads every result under args (files and directories) into one Dataset."""
+    ds = Dataset()
+    seen = set()
+    for path in collect_paths(args, ds.errors):
+        real = os.path.realpath(path)
+        if real in seen:
+            continue
+        seen.add(real)
+        try:
+            kind, n = _load_file(ds, path)
+            ds.inputs.append((path, kind, n))
+        except ResultError as e:
+            ds.errors.append(f"{path}: {e}")
+        except OSError as e:
+            ds.errors.append(f"{path}: cannot read: {e.strerror}")
+    _drop_duplicate_runs(ds)
+    return ds
+
+
+def _load_file(ds, path):
+    with open(path, "rb") as f:
+        raw = f.read()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ResultError(f"not UTF-8 text (byte {e.start})")
+    if not text.strip():
+        raise ResultError("empty file")
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as e:
+        if e.msg == "Extra data" or path.endswith(".jsonl"):
+            return "sweep", _load_lines(ds, path, text)
+        raise ResultError(f"malformed JSON: {e.msg} at line {e.lineno} column {e.colno}")
+    if not isinstance(doc, dict):
+        raise ResultError(f"expected a JSON object, found {type(doc).__name__}")
+    if "format" in doc:
+        fmt = doc["format"]
+        if fmt == "sgdsync-train":
+            _add_train(ds, path, doc)
+            return "train", 1
+        if fmt == "sgdsync-sweep":  # a one-line sweep file
+            return "sweep", _load_lines(ds, path, text)
+        raise ResultError(f"unknown format {fmt!r} (expected sgdsync-train, sgdsync-sweep or Google Benchmark JSON)")
+    if "benchmarks" in doc and "context" in doc:
+        return "bench", _add_bench(ds, path, doc)
+    raise ResultError("not an sgdsync result: no \"format\" key, and not Google Benchmark JSON")
+
+
+def _load_lines(ds, path, text):
+    """A sweep file: each line on its own, so a torn last line loses only itself."""
+    good = 0
+    for lineno, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        where = f"{path}:{lineno}"
+        try:
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise ResultError(f"malformed JSON: {e.msg} at column {e.colno}")
+            if not isinstance(rec, dict) or rec.get("format") != "sgdsync-sweep":
+                raise ResultError("not a sweep record (expected \"format\": \"sgdsync-sweep\")")
+            _add_sweep(ds, where, rec)
+            good += 1
+        except ResultError as e:
+            ds.errors.append(f"{where}: {e}")
+    if good == 0:
+        raise ResultError("no valid sweep record")
+    return good
+
+
+def _train_env(ds, source, result):
+    validate("environment", result["environment"], "environment")
+    return ds.add_env(result["environment"], source)
+
+
+def _add_train(ds, source, doc):
+    check_format("sgdsync-train", doc.get("version"))
+    validate("train", doc)
+    env = _train_env(ds, source, doc)
+    ds.runs.append(Run(source, env, doc["config"], None, doc["outcome"], doc.get("outcome_detail", ""),
+               doc, doc["totals"]["wall_s"]))
+
+
+def _add_sweep(ds, source, rec):
+    check_format("sgdsync-sweep", rec.get("version"))
+    validate("sweep", rec)
+    result = rec["result"]
+    env = None
+    if result is not None:
+        check_format("sgdsync-train", result.get("version"))
+        validate("train", result, "result")
+        env = _train_env(ds, source, result)
+    detail = result.get("outcome_detail", "") if result else ""
+    if rec["signal"] is not None:
+        detail = (detail + f" (signal {rec['signal']})").strip()
+    ds.runs.append(Run(source, env, rec["config"], rec["repetition"], rec["outcome"], detail,
+               result, rec["wall_s"], rec["exit_status"], rec["signal"]))
+
+
+def _drop_duplicate_runs(ds):
+    """A run read both from its own file and from a sweep record is counted once (the sweep's,
+    which knows the repetition)."""
+    by_result = {}
+    keep = []
+    for run in sorted(ds.runs, key=lambda r: r.repetition is None):
+        if run.result is not None:
+            key = _digest(run.result)
+            if key in by_result:
+                continue
+            by_result[key] = run
+        keep.append(run)
+    ds.runs = keep
+
+
+def _add_bench(ds, path, doc):
+    ctx = doc["context"]
+    if not isinstance(ctx, dict) or "sgdsync_format" not in ctx:
+        raise ResultError("Google Benchmark JSON without sgdsync context (no sgdsync_format); "
+                  "not written by an sgdsync-bench-* binary")
+    if ctx["sgdsync_format"] != "sgdsync-bench":
+        raise ResultError(f"unknown sgdsync_format {ctx['sgdsync_format']!r} (expected sgdsync-bench)")
+    try:
+        version = int(ctx.get("sgdsync_version"))
+    except (TypeError, ValueError):
+        version = ctx.get("sgdsync_version")
+    check_format("sgdsync-bench", version)
+    validate("bench", doc)
+    try:
+        envdata = json.loads(ctx["sgdsync_environment"])
+    except json.JSONDecodeError as e:
+        raise ResultError(f"context sgdsync_environment is not valid JSON: {e.msg}")
+    validate("environment", envdata, "context/sgdsync_environment")
+    env = ds.add_env(envdata, path)
+    binary = os.path.basename(ctx.get("executable", "")) or os.path.basename(path)
+    points = _bench_points(path, env, binary, doc["benchmarks"])
+    if not points:
+        raise ResultError("no benchmark results in \"benchmarks\"")
+    ds.bench += points
+    return len(points)
+
+
+def parse_name(name):
+    """'locks/ttas/backoff=exp/cs=64/threads:8/real_time' ->
+    ('locks', 'ttas', (), {'backoff': 'exp', 'cs': '64'}, 8)."""
+    parts = name.split("/")
+    topic = parts[0]
+    primitive = parts[1] if len(parts) > 1 else ""
+    variant, params, threads = [], {}, None
+    for p in parts[2:]:
+        if p.startswith("threads:"):
+            threads = int(p.split(":", 1)[1])
+        elif _gbench_part(p):
+            continue
+        elif "=" in p:
+            k, v = p.split("=", 1)
+            params[k] = v
+        else:
+            variant.append(p)
+    return topic, primitive, tuple(variant), params, threads
+
+
+def _bench_points(path, env, binary, rows):
+    points, aggregates = [], {}
+    for row in rows:
+        name = row.get("run_name", row["name"])
+        if row.get("run_type") == "aggregate":
+            aggregates.setdefault(name, {})[row.get("aggregate_name", "")] = row
+            continue
+        if "real_time" not in row and not row.get("error_occurred"):
+            continue  # BigO and RMS rows
+        points.append(_bench_point(path, env, binary, name, row))
+    measured = {p.name for p in points}
+    for name, aggs in aggregates.items():
+        row = aggs.get("median") or aggs.get("mean")
+        if name not in measured and row is not None:  # --benchmark_report_aggregates_only
+            points.append(_bench_point(path, env, binary, name, row))
+    return points
+
+
+def _bench_point(path, env, binary, name, row):
+    topic, primitive, variant, params, threads = parse_name(name)
+    threads = row.get("threads", threads or 1)
+    real_s = None
+    if isinstance(row.get("real_time"), (int, float)) and row.get("real_time") > 0:
+        real_s = row["real_time"] * TIME_UNIT_S.get(row.get("time_unit", "ns"), 1e-9)
+    throughput = row.get("items_per_second")
+    if throughput is None and real_s:
+        throughput = 1.0 / real_s  # Google Benchmark divides real time by all threads' iterations
+    counters = {k: v for k, v in row.items()
+            if k not in GBENCH_FIELDS and isinstance(v, (int, float)) and not isinstance(v, bool)}
+    error = row.get("error_message") if row.get("error_occurred") else None
+    if error is not None:
+        throughput, counters = None, {}
+    return BenchPoint(path, env, binary, name, topic, primitive, variant, params, threads,
+              row.get("repetition_index", 0), throughput, real_s, counters, error)
