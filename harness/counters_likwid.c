@@ -11,6 +11,7 @@
 #include <likwid.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +32,7 @@
 /* The groups of the study, in the order auto prefers them. */
 static const char *const study_groups[] = {"L2CACHE", "L3CACHE", "MEM", "NUMA", "DATA", "FALSE_SHARE"};
 #define NSTUDY (int)(sizeof study_groups / sizeof study_groups[0])
+#define STUDY_LIST "L2CACHE, L3CACHE, MEM, NUMA, DATA, FALSE_SHARE"
 
 /* Decided by likwid_open, read-only afterwards (the mutex guards likwid's own state). */
 static struct {
@@ -87,7 +89,7 @@ static bool group_known(const char *group, char *err, size_t errlen)
 		return true;
 	snprintf(err, errlen,
 		 "likwid group '%s' is unknown to likwid (no %s.txt in %s or %s); the study's groups "
-		 "are L2CACHE, L3CACHE, MEM, NUMA, DATA, FALSE_SHARE",
+		 "are " STUDY_LIST,
 		 group, group, SGDSYNC_LIKWID_GROUPS_DIR, user);
 	return false;
 }
@@ -247,8 +249,13 @@ static bool probe(const char *const *cands, int ncands, probe_result *r, char *w
 
 static int perfmon_setup(const char *group, char *err, size_t errlen)
 {
-	if (topology_init() != 0 || !(lw.cpus = likwid_cpu_list(&lw.ncpus)) ||
-	    perfmon_init(lw.ncpus, lw.cpus) != 0 || (lw.gid = group_start(group)) < 0) {
+	cpu_set_t affinity;
+	bool saved = sched_getaffinity(0, sizeof affinity, &affinity) == 0;
+	bool ok = topology_init() == 0 && (lw.cpus = likwid_cpu_list(&lw.ncpus)) &&
+		  perfmon_init(lw.ncpus, lw.cpus) == 0 && (lw.gid = group_start(group)) >= 0;
+	if (saved) /* likwid may move the calling thread while it reads the topology */
+		sched_setaffinity(0, sizeof affinity, &affinity);
+	if (!ok) {
 		snprintf(err, errlen, "likwid worked in the probe but not in this process (group %s)", group);
 		return -1;
 	}
@@ -294,6 +301,32 @@ static int marker_open(char *err, size_t errlen)
 	return 0;
 }
 
+static void skip_likwid(const char *why)
+{
+	counters_note_skipped("likwid", why);
+	counters_note_unavailable("likwid", why);
+}
+
+static bool any_study_group(const probe_result *r)
+{
+	for (int i = 0; i < NSTUDY; i++)
+		if (has_group(r, study_groups[i]))
+			return true;
+	return false;
+}
+
+static void why_none_works(const probe_result *r, const char *group, char *why, size_t len)
+{
+	if (group && !has_group(r, group))
+		snprintf(why, len, "group %s is not defined for this CPU (%s)", group, r->cpu);
+	else if (!group && !any_study_group(r))
+		snprintf(why, len, "none of " STUDY_LIST " is defined for this CPU (%s)", r->cpu);
+	else
+		snprintf(why, len, "%s could not be started on this CPU (%s)%s%s",
+			 group ? group : "no group of " STUDY_LIST, r->cpu, r->messages[0] ? ": " : "",
+			 r->messages);
+}
+
 int likwid_open(const char *group, likwid_mode *mode, char *err, size_t errlen)
 {
 	probe_result r;
@@ -308,24 +341,16 @@ int likwid_open(const char *group, likwid_mode *mode, char *err, size_t errlen)
 	}
 	const char *const *cands = group ? &group : study_groups;
 	if (!probe(cands, group ? 1 : NSTUDY, &r, why, sizeof why)) {
-		counters_note_skipped("likwid", why);
-		counters_note_unavailable("likwid", why);
+		skip_likwid(why);
 		return 0;
 	}
 	if (!r.works[0]) {
-		if (group && !has_group(&r, group))
-			snprintf(why, sizeof why, "group %s is not defined for this CPU (%s)", group, r.cpu);
-		else
-			snprintf(why, sizeof why, "%s could not be started on this CPU (%s)%s%s",
-				 group ? group : "none of L2CACHE, L3CACHE, MEM, NUMA, DATA, FALSE_SHARE",
-				 r.cpu, r.messages[0] ? ": " : "", r.messages);
-		counters_note_skipped("likwid", why);
-		counters_note_unavailable("likwid", why);
+		why_none_works(&r, group, why, sizeof why);
+		skip_likwid(why);
 		return 0;
 	}
 	if (perfmon_setup(r.works, why, sizeof why) != 0) {
-		counters_note_skipped("likwid", why);
-		counters_note_unavailable("likwid", why);
+		skip_likwid(why);
 		return 0;
 	}
 	char used[80];

@@ -309,7 +309,7 @@ const char *pin_name(pin_policy policy)
 
 int pin_pu_for(pin_policy policy, int i)
 {
-	if (policy == PIN_NONE)
+	if (policy == PIN_NONE || i < 0)
 		return -1;
 	machine_topo();
 	const int *order = policy == PIN_COMPACT ? machine.compact : machine.scatter;
