@@ -192,7 +192,8 @@ static inline int bench_loop_next_(bench_state *st, int64_t *left)
 
 #define BENCH_LOOP(st) for (int64_t bench_left_ = bench_loop_begin(st); bench_loop_next_((st), &bench_left_);)
 
-/* Stops and restarts this thread's timer and counters (costly: keep them out of short loops). */
+/* Inside the loop only: stop and restart this thread's timer and counters (costly: keep them
+ * out of short loops). */
 void bench_pause_timing(bench_state *st);
 void bench_resume_timing(bench_state *st);
 
