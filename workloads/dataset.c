@@ -52,9 +52,13 @@ static int idx_open(idx_file *f, const char *dir, const char *split, const char 
 		snprintf(f->path + len, sizeof(f->path) - len, ".gz");
 		if (stat(f->path, &st)) {
 			f->path[len] = 0;
-			return idx_fail(f, "no such file (nor with .gz): %s", strerror(errno));
+			if (errno == ENOENT)
+				return idx_fail(f, "no such file (nor with .gz)");
+			return idx_fail(f, "cannot access: %s", strerror(errno));
 		}
 	}
+	if (!S_ISREG(st.st_mode))
+		return idx_fail(f, "not a regular file");
 	f->gz = gzopen(f->path, "rb");
 	if (!f->gz)
 		return idx_fail(f, "cannot open: %s", errno ? strerror(errno) : "out of memory");
@@ -66,6 +70,23 @@ static void idx_close(idx_file *f)
 	if (f->gz)
 		gzclose(f->gz);
 	f->gz = NULL;
+}
+
+/* A read or decompression error, if zlib has one, reported as the file's problem. */
+static int idx_stream_error(idx_file *f, const char *what)
+{
+	int zerr;
+	const char *msg = gzerror(f->gz, &zerr);
+	size_t skip = strlen(f->path);
+
+	if (zerr == Z_OK || zerr == Z_STREAM_END)
+		return 0;
+	if (zerr == Z_ERRNO)
+		return idx_fail(f, "read error while reading %s: %s", what, strerror(errno));
+	/* zlib's message starts with the path, which idx_fail already gives */
+	if (!strncmp(msg, f->path, skip) && !strncmp(msg + skip, ": ", 2))
+		msg += skip + 2;
+	return idx_fail(f, "bad gzip data while reading %s: %s", what, msg);
 }
 
 /* Reads exactly len bytes; `what` names them in the error. */
@@ -83,20 +104,16 @@ static int idx_read(idx_file *f, void *buf, size_t len, const char *what)
 	}
 	if (got == len)
 		return 0;
-
-	int zerr;
-	const char *msg = gzerror(f->gz, &zerr);
-
-	if (zerr != Z_OK && zerr != Z_STREAM_END)
-		return idx_fail(f, "bad gzip data in %s: %s", what, msg);
-	return idx_fail(f, "truncated: %s needs %zu bytes, the file holds %zu", what, len, got);
+	if (idx_stream_error(f, what))
+		return -1;
+	return idx_fail(f, "truncated: %zu bytes of %s expected, %zu found", len, what, got);
 }
 
 static int idx_header(idx_file *f, uint32_t magic, uint32_t *dims, int ndims)
 {
 	unsigned char raw[16];
 
-	if (idx_read(f, raw, 4 * (size_t)(ndims + 1), "the IDX header"))
+	if (idx_read(f, raw, 4 * (size_t)(ndims + 1), "IDX header"))
 		return -1;
 	for (int i = 0; i <= ndims; i++) {
 		uint32_t v = (uint32_t)raw[4 * i] << 24 | (uint32_t)raw[4 * i + 1] << 16 |
@@ -117,10 +134,12 @@ static int idx_header(idx_file *f, uint32_t magic, uint32_t *dims, int ndims)
 static int idx_expect_end(idx_file *f)
 {
 	char extra;
+	int n = gzread(f->gz, &extra, 1);
 
-	if (gzread(f->gz, &extra, 1) == 0)
-		return 0;
-	return idx_fail(f, "more data than the header announces");
+	if (n > 0)
+		return idx_fail(f, "more data than the header announces");
+	/* reading on also checks a gzip file's trailer (CRC and length) */
+	return idx_stream_error(f, "the gzip trailer");
 }
 
 static int idx_read_body(idx_file *f, uint8_t **out, size_t len, const char *what)
@@ -164,8 +183,8 @@ int dataset_load_idx(dataset *d, const char *dir, const char *split, char *err, 
 	d->rows = (int)idims[1];
 	d->cols = (int)idims[2];
 	d->features = d->rows * d->cols;
-	if (idx_read_body(&labels, &d->labels, d->count, "the labels") ||
-	    idx_read_body(&images, &d->pixels, d->count * d->features, "the pixels"))
+	if (idx_read_body(&labels, &d->labels, d->count, "labels") ||
+	    idx_read_body(&images, &d->pixels, d->count * d->features, "pixels"))
 		goto out;
 	for (size_t i = 0; i < d->count; i++)
 		d->classes = d->labels[i] >= d->classes ? d->labels[i] + 1 : d->classes;
@@ -246,14 +265,13 @@ void dataset_free(dataset *d)
 
 void dataset_gather(const dataset *d, const size_t *idx, int batch, float *x, uint8_t *y)
 {
-	const float scale = 1.0f / 255.0f;
-
 	for (int i = 0; i < batch; i++) {
 		const uint8_t *px = d->pixels + idx[i] * d->features;
 		float *row = x + (size_t)i * d->features;
 
+		/* a division, not a multiplication by 1/255: 255 becomes exactly 1 */
 		for (int p = 0; p < d->features; p++)
-			row[p] = px[p] * scale;
+			row[p] = px[p] / 255.0f;
 		y[i] = d->labels[idx[i]];
 	}
 }

@@ -1,0 +1,116 @@
+/* BLAS runs on our threads only: the process has one thread when main starts (a threaded
+ * OpenBLAS would have started its pool while loading), the loaded build is the serial one, and
+ * many workers computing gradients at once on one shared net, each in its own workspace, get
+ * exactly what one thread gets. */
+
+#include <dirent.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "workloads/blas.h"
+#include "workloads/net.h"
+#include "workloads/rng.h"
+
+enum { WORKERS = 6, ROUNDS = 3, BATCH = 24, INPUTS = 784 };
+
+static int thread_count(void)
+{
+	DIR *dir = opendir("/proc/self/task");
+	int count = 0;
+
+	CHECK(dir, "cannot list /proc/self/task");
+	for (struct dirent *e; (e = readdir(dir));)
+		count += e->d_name[0] != '.';
+	closedir(dir);
+	return count;
+}
+
+typedef struct {
+	const net *n;
+	const float *params, *x;
+	const uint8_t *y;
+	float *grads; /* ROUNDS gradients */
+	float losses[ROUNDS];
+	int id;
+} worker;
+
+/* Round r of worker w uses batch (w + r) of the shared inputs. */
+static void *work(void *arg)
+{
+	worker *w = arg;
+	size_t np = net_param_count(w->n);
+	net_ws *ws = net_ws_create(w->n, BATCH);
+
+	for (int r = 0; r < ROUNDS; r++) {
+		int b = (w->id + r) % WORKERS;
+
+		w->losses[r] = net_loss_grad(w->n, ws, w->params, w->x + (size_t)b * BATCH * INPUTS,
+					     w->y + b * BATCH, BATCH, w->grads + r * np);
+	}
+	net_ws_destroy(ws);
+	return NULL;
+}
+
+static void check_concurrent(const char *spec)
+{
+	char err[256];
+	net *n = net_create(spec, INPUTS, 10, err, sizeof(err));
+	uint64_t rng = 17;
+
+	CHECK(n, "%s", err);
+	size_t np = net_param_count(n);
+	float *params = malloc(np * sizeof(float));
+	float *x = malloc((size_t)WORKERS * BATCH * INPUTS * sizeof(float));
+	uint8_t *y = malloc(WORKERS * BATCH);
+	worker serial, workers[WORKERS];
+	pthread_t threads[WORKERS];
+
+	net_init_params(n, params, 1);
+	for (size_t i = 0; i < (size_t)WORKERS * BATCH * INPUTS; i++)
+		x[i] = (float)rng_uniform(&rng);
+	for (int i = 0; i < WORKERS * BATCH; i++)
+		y[i] = (uint8_t)rng_below(&rng, 10);
+	/* every batch once, on this thread: worker w's round r is serial's batch (w + r) % W */
+	serial = (worker){ n, params, x, y, malloc(WORKERS * np * sizeof(float)), { 0 }, 0 };
+	{
+		net_ws *ws = net_ws_create(n, BATCH);
+
+		for (int b = 0; b < WORKERS; b++)
+			net_loss_grad(n, ws, params, x + (size_t)b * BATCH * INPUTS, y + b * BATCH,
+				      BATCH, serial.grads + b * np);
+		net_ws_destroy(ws);
+	}
+	for (int w = 0; w < WORKERS; w++) {
+		workers[w] = (worker){ n, params, x, y, malloc(ROUNDS * np * sizeof(float)), { 0 }, w };
+		CHECK(pthread_create(&threads[w], NULL, work, &workers[w]) == 0, "pthread_create");
+	}
+	for (int w = 0; w < WORKERS; w++) {
+		pthread_join(threads[w], NULL);
+		for (int r = 0; r < ROUNDS; r++) {
+			int b = (w + r) % WORKERS;
+
+			CHECK(!memcmp(workers[w].grads + r * np, serial.grads + b * np, np * sizeof(float)),
+			      "%s: worker %d round %d: gradient differs from one thread's", spec, w, r);
+		}
+		free(workers[w].grads);
+	}
+	free(serial.grads), free(params), free(x), free(y);
+	net_destroy(n);
+}
+
+int main(void)
+{
+	int at_start = thread_count();
+
+	CHECK(at_start == 1, "%d threads before main's first line: a threaded BLAS?", at_start);
+	CHECK(blas_single_thread() == 1, "the loaded OpenBLAS is threaded: %s", blas_config());
+	CHECK(strstr(blas_config(), "SINGLE_THREADED"), "OpenBLAS config: %s", blas_config());
+	check_concurrent("mlp:3x128");
+	check_concurrent("cnn");
+	check_concurrent("lenet");
+	CHECK(thread_count() == 1, "%d threads left after the workers joined", thread_count());
+	printf("BLAS: %s\n", blas_config());
+	CHECK_DONE();
+}
