@@ -229,7 +229,7 @@ def bench_series(points):
 
 
 def series_parts(p, drop=()):
-    return list(p.variant) + [f"{k}={v}" for k, v in p.params.items() if k not in drop]
+    return list(p.variant) + [f"{k}:{v}" for k, v in p.params.items() if k not in drop]
 
 
 def series_label(p, drop=()):

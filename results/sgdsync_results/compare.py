@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from scipy.stats import mannwhitneyu
 
 from . import OUTCOMES, analysis as an, html, markdown
-from .doc import Report, Section, Table, Empty, Para, fmt
+from .doc import Empty, Para, Report, Section, Table, fmt, si
 
 GBENCH_DIRS = ("/usr/share/benchmark",)
 TEST_NAME = "Mann-Whitney U, two-sided"
@@ -107,12 +107,12 @@ def compare(a, b, alpha):
 
 def _report(result, alpha, name_a, name_b):
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    rep = Report(f"sgdsync-compare: {name_b} (B) against {name_a} (A)", now, [], [])
+    rep = Report(f"sgdsync-compare: {name_b} (B) against {name_a} (A)", now, None, [])
     sec = Section("ratios", "Ratios per configuration",
                   f"B/A of the medians over repetitions; p from the {TEST_NAME} test over the repetitions "
                   f"of each side (significant below {alpha:g}). For throughput a ratio above 1 is better, for "
                   "time to target below 1.")
-    rows = [[r.kind, r.label, r.unit, fmt(an.spread(r.a)[0]), fmt(an.spread(r.b)[0]),
+    rows = [[r.kind, r.label, r.unit, si(an.spread(r.a)[0]), si(an.spread(r.b)[0]),
              f"{r.ratio:.3f}" if r.ratio is not None else "–", fmt(r.p) if r.p is not None else "–",
              len(r.a), len(r.b), r.verdict(alpha)] for r in result["rows"]]
     if rows:

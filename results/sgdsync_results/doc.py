@@ -54,7 +54,7 @@ class Section:
 class Report:
     title: str
     generated: str
-    inputs: list            # (path, kind, items)
+    inputs: Optional[list]  # (path, kind, items); None when the page is not about inputs
     errors: list            # "FILE: message"
     sections: list = field(default_factory=list)
 

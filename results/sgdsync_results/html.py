@@ -42,7 +42,8 @@ def render(report):
            '<meta name="viewport" content="width=device-width, initial-scale=1">',
            f"<title>{escape(report.title)}</title><style>{CSS}</style></head><body><main>",
            f"<h1>{escape(report.title)}</h1>",
-           f'<p class="meta">Generated {escape(report.generated)} from {_inputs(report.inputs)}.</p>']
+           f'<p class="meta">Generated {escape(report.generated)}'
+           + (f" from {_inputs(report.inputs)}" if report.inputs is not None else "") + ".</p>"]
     if report.errors:
         out.append('<div class="problems"><strong>Inputs that could not be read '
                    f'({len(report.errors)}); the report covers the others:</strong><ul>')

@@ -11,6 +11,7 @@ valid inputs are kept, so that one bad file never hides the others.
 import hashlib
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -106,11 +107,14 @@ def _digest(obj):
 
 
 GBENCH_SUFFIXES = ("real_time", "process_time", "manual_time")
+GBENCH_KEYS = ("threads", "min_time", "min_warmup_time", "repeats", "iterations")
+KEY = re.compile(r"^([A-Za-z_][A-Za-z0-9_.-]*)[:=](.*)$")
 
 
 def _gbench_part(part):
     """Google Benchmark's own name components: threads:N, min_time:, repeats:, real_time."""
-    return part in GBENCH_SUFFIXES or (":" in part and "=" not in part)
+    m = KEY.match(part)
+    return part in GBENCH_SUFFIXES or (m is not None and m.group(1) in GBENCH_KEYS)
 
 
 def series_name(name):
@@ -310,20 +314,21 @@ def _add_bench(ds, path, doc):
 
 
 def parse_name(name):
-    """'locks/ttas/backoff=exp/cs=64/threads:8/real_time' ->
-    ('locks', 'ttas', (), {'backoff': 'exp', 'cs': '64'}, 8)."""
+    """'locks/ttas/backoff:exp/cs:64/threads:8/real_time' ->
+    ('locks', 'ttas', (), {'backoff': 'exp', 'cs': '64'}, 8). Arguments are key:value (Google
+    Benchmark's ArgNames) or key=value; other components are variant names."""
     parts = name.split("/")
     topic = parts[0]
     primitive = parts[1] if len(parts) > 1 else ""
     variant, params, threads = [], {}, None
     for p in parts[2:]:
+        m = KEY.match(p)
         if p.startswith("threads:"):
             threads = int(p.split(":", 1)[1])
         elif _gbench_part(p):
             continue
-        elif "=" in p:
-            k, v = p.split("=", 1)
-            params[k] = v
+        elif m:
+            params[m.group(1)] = m.group(2)
         else:
             variant.append(p)
     return topic, primitive, tuple(variant), params, threads

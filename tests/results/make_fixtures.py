@@ -87,9 +87,9 @@ def aggregates(name, threads, values, reps):
 
 def atomics():
     rows = []
-    specs = {"cas/success/slot=hot": (60e6, 0.6, 0.02), "cas/fail/slot=hot": (90e6, 0.3, 0.01),
-             "faa/hot": (80e6, 0.7, 0.01), "faa/padded": (85e6, 0.0, 0.0), "xchg/hot": (70e6, 0.65, 0.015),
-             "load/hot": (400e6, 0.0, 0.0005)}
+    specs = {"cas/order:seq_cst/slot:hot": (60e6, 0.6, 0.02), "cas_fail/order:seq_cst/slot:hot": (90e6, 0.3, 0.01),
+             "faa/order:relaxed/slot:hot": (80e6, 0.7, 0.01), "faa/order:relaxed/slot:padded": (85e6, 0.0, 0.0),
+             "xchg/order:seq_cst/slot:hot": (70e6, 0.65, 0.015), "load/order:acquire/slot:hot": (400e6, 0.0, 0.0005)}
     for spec, (t1, s, k) in specs.items():
         prim, *rest = spec.split("/")
         for n in THREADS[:6]:
@@ -97,59 +97,69 @@ def atomics():
             vals = [noisy(usl(t1, n, s, k)) for _ in range(2)]
             hot = "hot" in spec
             for rep, v in enumerate(vals):
-                rows.append(bench_row(name, n, v, {
-                    "L1D-misses/op": noisy(0.02 + (0.9 * (1 - 1 / n) if hot else 0.01)),
-                    "remote-HITM/op": noisy((0.5 * (1 - 1 / n) if hot and n > 40 else 0.001 * n) + 1e-4)},
-                    rep, 2))
+                c = {"latency_ns/op": n * 1e9 / v,
+                     "L1D-read-misses/op": noisy(0.02 + (0.9 * (1 - 1 / n) if hot else 0.01)),
+                     "LLC-read-misses/op": noisy((0.5 * (1 - 1 / n) if hot and n > 40 else 0.001 * n) + 1e-4)}
+                if prim == "cas_fail":
+                    c["cas_failures/op"] = 1.0
+                rows.append(bench_row(name, n, v, c, rep, 2))
             rows += aggregates(name, n, vals, 2)
     return bench_doc("sgdsync-bench-atomics", rows)
+
+
+def lock_counters(n, contended, spins, jain):
+    return {"contended/op": contended, "spins/op": spins, "fairness_jain": jain, "share_min": jain / n,
+            "share_max": min(1.0, (2 - jain) / n), "wait_ns_p50": noisy(40 + 200 * contended),
+            "wait_ns_p99": noisy(400 + 9000 * contended)}
 
 
 def locks():
     rows = []
     base = {"tas": (40e6, 0.9, 0.06), "ttas": (40e6, 0.8, 0.03), "ticket": (35e6, 0.85, 0.05)}
-    backoff = {"none": (1.0, 1.0), "exp:base=64,cap=65536": (0.93, 0.25), "jitter:base=64,cap=65536": (0.92, 0.2),
-               "yield": (0.85, 0.5)}
+    backoff = {"none": (1.0, 1.0), "exp": (0.93, 0.25), "jitter": (0.92, 0.2), "yield": (0.85, 0.5)}
     for lock, (t1, s, k) in base.items():
         for bo, (c1, kk) in backoff.items():
             for n in THREADS:
                 ops = noisy(usl(t1 * c1, n, s * (0.6 + 0.4 * kk), k * kk))
                 contended = min(0.98, (1 - 1 / n) * (0.9 if bo == "none" else 0.5))
-                rows.append(bench_row(f"locks/{lock}/backoff={bo}/cs=64/threads:{n}/real_time", n, ops, {
-                    "contended_fraction": contended, "spins/op": noisy(contended * 40 * kk + 0.01),
-                    "jain_index": max(0.3, 1 - 0.01 * n * kk), "L2-misses/op": noisy(0.3 + 2.5 * contended),
-                    "L3-misses/op": noisy(0.1 + 1.2 * contended * (2 if n > 40 else 1)),
-                    "context-switches/op": noisy(0.0001 + (0.05 if bo == "yield" else 0))}))
-    for lock, (t1, s, k) in {"mutex": (20e6, 0.9, 0.01), "rw/read=0.9": (18e6, 0.5, 0.004)}.items():
+                c = lock_counters(n, contended, noisy(contended * 40 * kk + 0.01), max(0.3, 1 - 0.01 * n * kk))
+                c.update({"backoff_pauses/op": 0.0 if bo in ("none", "yield") else noisy(contended * 300),
+                          "L1D-read-misses/op": noisy(0.3 + 2.5 * contended),
+                          "LLC-read-misses/op": noisy(0.1 + 1.2 * contended * (2 if n > 40 else 1)),
+                          "context-switches/op": noisy(0.0001 + (0.05 if bo == "yield" else 0))})
+                rows.append(bench_row(f"locks/{lock}/backoff:{bo}/cs:64/threads:{n}/real_time", n, ops, c))
+    for lock, (t1, s, k) in {"pthread_mutex": (20e6, 0.9, 0.01), "rw": (18e6, 0.5, 0.004)}.items():
         for n in THREADS:
-            name = f"locks/{lock.split('/')[0]}/backoff=none/" + ("read=0.9/" if "read" in lock else "") + \
-                f"cs=64/threads:{n}/real_time"
-            rows.append(bench_row(name, n, noisy(usl(t1, n, s, k)), {
-                "contended_fraction": (1 - 1 / n) * 0.7, "jain_index": 0.99,
-                "L2-misses/op": noisy(0.5 + (1 - 1 / n)), "L3-misses/op": noisy(0.2 + 0.5 * (1 - 1 / n)),
-                "context-switches/op": noisy(0.3 * (1 - 1 / n) + 0.001)}))
+            name = f"locks/{lock}/backoff:none/cs:64/" + ("read_pct:90/" if lock == "rw" else "") + \
+                f"threads:{n}/real_time"
+            c = lock_counters(n, (1 - 1 / n) * 0.7, 0.0, 0.99)
+            c.update({"L1D-read-misses/op": noisy(0.5 + (1 - 1 / n)), "LLC-read-misses/op": noisy(0.2 + 0.5 * (1 - 1 / n)),
+                      "context-switches/op": noisy(0.3 * (1 - 1 / n) + 0.001)})
+            rows.append(bench_row(name, n, noisy(usl(t1, n, s, k)), c))
     return bench_doc("sgdsync-bench-locks", rows)
 
 
 def chain():
     rows = []
     for size, t1 in ((1024, 3e6), (131072, 4e4)):
-        for bo in ("none", "exp:base=64,cap=65536"):
+        for bo in ("none", "exp"):
             for n in THREADS[:6]:
                 k = 0.02 if bo == "none" else 0.008
                 attempts = 1 + (n - 1) * (0.5 if bo == "none" else 0.25)
-                rows.append(bench_row(f"chain/publish/size={size}/work=0/persistence=0/alloc=pool/backoff={bo}"
+                rows.append(bench_row(f"chain/publish/alloc:pool/backoff:{bo}/persist:inf/size:{size}/work_ns:0"
                                       f"/threads:{n}/real_time", n, noisy(usl(t1, n, 0.4, k)), {
-                                          "cas_attempts/publish": noisy(attempts, 0.02), "dropped/op": 0.0,
-                                          "L3-misses/op": noisy(size / 16 * (1 + 0.1 * n)),
-                                          "remote-memory-bytes/op": noisy(size * 4 * (0.5 if n > 40 else 0.02))}))
-        rows.append(bench_row(f"chain/memcpy/size={size}/threads:1/real_time", 1, noisy(t1 * 1.2), {}))
+                                          "cas_attempts/op": noisy(attempts, 0.02),
+                                          "cas_failures/op": noisy(attempts - 1, 0.02), "dropped/op": 0.0,
+                                          "live_vectors_peak": min(2 * n + 1, n + 2),
+                                          "LLC-read-misses/op": noisy(size / 16 * (1 + 0.1 * n))}))
+        rows.append(bench_row(f"chain/memcpy/size:{size}/threads:1/real_time", 1, noisy(t1 * 1.2), {}))
     return bench_doc("sgdsync-bench-chain", rows)
 
 
 def kernels():
     rows = []
-    for kernel, gf in (("dense/batch=512/784x128", 48.0), ("sgemm/512x784x128", 61.0), ("conv3x3/batch=64", 21.0)):
+    for kernel, gf in (("dense/batch:512/in:784/out:128", 48.0), ("sgemm/m:512/n:128/k:784", 61.0),
+                       ("conv3x3/batch:64/maps:4", 21.0)):
         ops = gf * 1e9 / 1e8
         rows.append(bench_row(f"kernels/{kernel}/threads:1/real_time", 1, noisy(ops), {"GFLOP/s": noisy(gf)}))
     return bench_doc("sgdsync-bench-kernels", rows)
@@ -305,6 +315,22 @@ def counters_set():
     write("counters/train/leashed-t4-b16-r0.json", next(r["result"] for r in recs if r["key"] == "leashed-t4-b16-r0"))
 
 
+VM_ENV = dict(ENV, cpu_model="Intel(R) Xeon(R) Processor", kernel="Linux 6.18.44 x86_64", hostname="vm",
+              topology={"packages": 1, "numa_nodes": 1, "cores": 2, "pus": 2,
+                        "caches": [{"level": 1, "type": "data", "size_bytes": 32768, "count": 2},
+                                   {"level": 2, "type": "unified", "size_bytes": 4194304, "count": 2}]},
+              placement={"pinning": "compact", "memory": "local",
+                         "note": "one NUMA node: local, interleave and node:0 coincide"},
+              counters={"requested": "auto", "used": ["software", "perf"], "skipped": [
+                  {"backend": "likwid", "reason": "Unsupported Processor"},
+                  {"backend": "perf:hardware", "reason": "perf_event_open: hardware events not supported (ENOENT)"}]})
+
+
+def no_counters_set():
+    recs = sweep(VM_ENV, (1, 2, 4), (64,), 2)
+    write("no-counters/sweep.jsonl", recs, lines=True)
+
+
 def compare_set():
     env = dict(ENV, counters={"requested": "none", "used": ["software"], "skipped": []})
     for side, scale in (("A", 1.0), ("B", 2.0)):
@@ -351,5 +377,6 @@ def bad_set():
 
 if __name__ == "__main__":
     counters_set()
+    no_counters_set()
     compare_set()
     bad_set()
