@@ -129,7 +129,7 @@ static void report(bench_state *st, uint64_t sink)
 		uint64_t seen = atomic_load_explicit(p, memory_order_relaxed), failures = 0;    \
 		BENCH_LOOP(st)                                                                  \
 		{                                                                               \
-			while (!atomic_compare_exchange_weak_explicit(p, &seen, seen + 1, mo, fail_mo)) \
+			while (!atomic_compare_exchange_strong_explicit(p, &seen, seen + 1, mo, fail_mo)) \
 				failures++;                                                     \
 			seen++;                                                                 \
 		}                                                                               \

@@ -12,7 +12,6 @@
 #include <cjson/cJSON.h>
 
 #include "bench_exec.h"
-#include "check.h"
 
 static char dir[] = "/tmp/sgdsync-test-bench-shim-XXXXXX";
 
@@ -33,43 +32,13 @@ static int is_gb_key(const char *k)
 
 static cJSON *run_json(const char *name, const char *pin, const char *counters)
 {
-	char out[256], err[256], pin_flag[64], counters_flag[64], out_flag[300];
+	char out[256], err[256], pin_flag[64], counters_flag[64];
 	snprintf(out, sizeof out, "%s/%s.json", dir, name);
 	snprintf(err, sizeof err, "%s/%s.err", dir, name);
 	snprintf(pin_flag, sizeof pin_flag, "--pin=%s", pin);
 	snprintf(counters_flag, sizeof counters_flag, "--counters=%s", counters);
-	snprintf(out_flag, sizeof out_flag, "--benchmark_out=%s", out);
-	char *argv[] = {BENCH_SHIM_BIN, pin_flag, counters_flag, "--benchmark_min_time=0.01", out_flag,
-			"--benchmark_out_format=json", NULL};
-	int status = bench_exec(argv, NULL, err);
-	char *err_text = bench_exec_slurp(err);
-	CHECK(status == 0, "%s exited %d: %s", BENCH_SHIM_BIN, status, err_text ? err_text : "");
-	free(err_text);
-	char *text = bench_exec_slurp(out);
-	CHECK(text, "no JSON at %s", out);
-	cJSON *doc = cJSON_Parse(text);
-	CHECK(doc, "%s does not parse as JSON", out);
-	free(text);
-	return doc;
-}
-
-static cJSON *find_benchmark(cJSON *doc, const char *name)
-{
-	cJSON *b;
-	cJSON_ArrayForEach(b, cJSON_GetObjectItemCaseSensitive(doc, "benchmarks"))
-	{
-		if (strcmp(cJSON_GetObjectItemCaseSensitive(b, "name")->valuestring, name) == 0)
-			return b;
-	}
-	CHECK(0, "no benchmark named %s", name);
-	return NULL;
-}
-
-static double num(cJSON *b, const char *key)
-{
-	cJSON *v = cJSON_GetObjectItemCaseSensitive(b, key);
-	CHECK(cJSON_IsNumber(v), "%s: no number %s", cJSON_GetObjectItemCaseSensitive(b, "name")->valuestring, key);
-	return v->valuedouble;
+	char *argv[] = {BENCH_SHIM_BIN, pin_flag, counters_flag, "--benchmark_min_time=0.01", NULL};
+	return bench_exec_json(argv, out, err);
 }
 
 static int close_to(double a, double b) { return fabs(a - b) <= 1e-6 * fmax(1.0, fabs(b)); }
@@ -78,7 +47,7 @@ static int close_to(double a, double b) { return fabs(a - b) <= 1e-6 * fmax(1.0,
  * (with_backends), the shim's "<event>/op" counters. */
 static void check_counter_keys(cJSON *b, const char *const *expected, int n, int with_backends)
 {
-	const char *name = cJSON_GetObjectItemCaseSensitive(b, "name")->valuestring;
+	const char *name = bench_name(b);
 	int found = 0;
 	cJSON *kv;
 	cJSON_ArrayForEach(kv, b)
@@ -147,19 +116,19 @@ static void check_counters_bench(cJSON *doc, int threads, backends used)
 {
 	char name[96];
 	snprintf(name, sizeof name, "shimtest/counters/real_time/threads:%d", threads);
-	cJSON *b = find_benchmark(doc, name);
-	double t = threads, iters = num(b, "iterations");
-	CHECK(num(b, "threads") == t, "%s: threads", name);
-	CHECK(num(b, "total") == t, "%s: BENCH_TOTAL sums over threads", name);
-	CHECK(close_to(num(b, "per_thread"), (t + 1) / 2), "%s: BENCH_AVG_THREADS is the mean", name);
-	CHECK(close_to(num(b, "per_op"), 1.0), "%s: BENCH_AVG_ITERATIONS divides by all threads' iterations", name);
-	CHECK(close_to(num(b, "invariant"), 2 * t * iters), "%s: BENCH_ITERATION_INVARIANT", name);
-	double seconds = num(b, "real_time") * iters * 1e-9;
-	CHECK(close_to(num(b, "rate") * seconds, 3 * t), "%s: BENCH_RATE is the sum per wall second", name);
-	CHECK(num(b, "shared_ok") == t, "%s: every thread saw setup's data", name);
-	CHECK(num(b, "pinned_ok") == t, "%s: every thread runs where its policy puts it", name);
-	CHECK(num(b, "teardown_iterations") == iters, "%s: teardown saw every thread's record", name);
-	CHECK(close_to(num(b, "items_per_second") * seconds, iters), "%s: items_per_second", name);
+	cJSON *b = bench_find(doc, name);
+	double t = threads, iters = bench_num(b, "iterations");
+	CHECK(bench_num(b, "threads") == t, "%s: threads", name);
+	CHECK(bench_num(b, "total") == t, "%s: BENCH_TOTAL sums over threads", name);
+	CHECK(close_to(bench_num(b, "per_thread"), (t + 1) / 2), "%s: BENCH_AVG_THREADS is the mean", name);
+	CHECK(close_to(bench_num(b, "per_op"), 1.0), "%s: BENCH_AVG_ITERATIONS divides by all threads' iterations", name);
+	CHECK(close_to(bench_num(b, "invariant"), 2 * t * iters), "%s: BENCH_ITERATION_INVARIANT", name);
+	double seconds = bench_num(b, "real_time") * iters * 1e-9;
+	CHECK(close_to(bench_num(b, "rate") * seconds, 3 * t), "%s: BENCH_RATE is the sum per wall second", name);
+	CHECK(bench_num(b, "shared_ok") == t, "%s: every thread saw setup's data", name);
+	CHECK(bench_num(b, "pinned_ok") == t, "%s: every thread runs where its policy puts it", name);
+	CHECK(bench_num(b, "teardown_iterations") == iters, "%s: teardown saw every thread's record", name);
+	CHECK(close_to(bench_num(b, "items_per_second") * seconds, iters), "%s: items_per_second", name);
 
 	const char *keys[16] = {"total", "per_thread", "per_op", "invariant", "rate", "shared_ok",
 				"pinned_ok", "teardown_iterations", "items_per_second"};
@@ -169,7 +138,7 @@ static void check_counters_bench(cJSON *doc, int threads, backends used)
 		keys[n++] = "context-switches/op";
 		keys[n++] = "cpu-migrations/op";
 		keys[n++] = "page-faults/op";
-		CHECK(num(b, "task-clock-ns/op") > 0, "%s: perf measured a task clock", name);
+		CHECK(bench_num(b, "task-clock-ns/op") > 0, "%s: perf measured a task clock", name);
 	}
 	check_counter_keys(b, keys, n, used.any);
 }
@@ -184,20 +153,20 @@ static void check_run(cJSON *doc, backends used)
 	};
 	CHECK(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(doc, "benchmarks")) == 7, "7 benchmarks");
 	for (size_t i = 0; i < sizeof names / sizeof *names; i++)
-		find_benchmark(doc, names[i]);
+		bench_find(doc, names[i]);
 
 	check_counters_bench(doc, 1, used);
 	check_counters_bench(doc, 3, used);
 	check_counters_bench(doc, 8, used);
 
-	cJSON *b = find_benchmark(doc, "shimtest/batch/real_time/threads:2");
-	CHECK(close_to(num(b, "batches_x10_per_op"), 1.0), "batch overshoot counted in iterations");
-	CHECK(close_to(num(find_benchmark(doc, "shimtest/args/cs:16/read_pct:50/real_time"), "arg_sum"), 66),
+	cJSON *b = bench_find(doc, "shimtest/batch/real_time/threads:2");
+	CHECK(close_to(bench_num(b, "batches_x10_per_op"), 1.0), "batch overshoot counted in iterations");
+	CHECK(close_to(bench_num(bench_find(doc, "shimtest/args/cs:16/read_pct:50/real_time"), "arg_sum"), 66),
 	      "arguments reach the run");
-	CHECK(close_to(num(find_benchmark(doc, "shimtest/args/cs:1024/read_pct:50/real_time"), "arg_sum"), 1074),
+	CHECK(close_to(bench_num(bench_find(doc, "shimtest/args/cs:1024/read_pct:50/real_time"), "arg_sum"), 1074),
 	      "arguments reach the run");
 
-	b = find_benchmark(doc, "shimtest/skip/threads:2");
+	b = bench_find(doc, "shimtest/skip/threads:2");
 	CHECK(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(b, "error_occurred")), "skip: error_occurred");
 	CHECK(strcmp(cJSON_GetObjectItemCaseSensitive(b, "error_message")->valuestring, "setup refused on purpose") == 0,
 	      "skip: setup's message");
