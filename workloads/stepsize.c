@@ -65,9 +65,10 @@ int step_spec_format(const step_spec *spec, char *buf, size_t len)
 
 step_policy *step_policy_create(const step_spec *spec, int workers)
 {
-	step_policy *p = calloc(1, sizeof(*p));
+	step_policy *p = aligned_alloc(CACHELINE_PAD, sizeof(*p)); /* sizeof is a multiple of it */
 	if (!p)
 		return NULL;
+	memset(p, 0, sizeof(*p));
 	p->kind = spec->kind;
 	p->amplitude = spec->amplitude;
 	double tau_thr = (double)workers + 1.0;
