@@ -150,11 +150,11 @@ static void check_arch(const arch *a)
 	/* central differences on a random subset, and on every bias of every layer */
 	objective o = { ref_objective, &c, 1 };
 
-	gradient_check(a->spec, &o, &FD_DOUBLE, c.params, grad, np, 80, &rng);
+	gradient_check(a->spec, &o, &FD_DOUBLE, c.params, grad, np, 48, &rng);
 	for (int i = 0; i < count; i++)
 		if (layer_param_count(&l[i]))
 			gradient_check(a->spec, &o, &FD_DOUBLE, c.params + l[i].biases,
-				       grad + l[i].biases, (size_t)l[i].out_c, 16, &rng);
+				       grad + l[i].biases, (size_t)l[i].out_c, 8, &rng);
 
 	/* deterministic initialisation per seed */
 	float *again = malloc(np * sizeof(float));

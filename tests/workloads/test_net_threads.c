@@ -1,6 +1,6 @@
 /* BLAS runs on our threads only: the process has one thread when main starts (a threaded
- * OpenBLAS would have started its pool while loading), the loaded build is the serial one, and
- * many workers computing gradients at once on one shared net, each in its own workspace, get
+ * OpenBLAS would have started its pool while loading) and after a gradient, the loaded build is
+ * the serial one, and many workers computing gradients at once on one shared net, each in its own workspace, get
  * exactly what one thread gets. */
 
 #include <dirent.h>
@@ -100,6 +100,24 @@ static void check_concurrent(const char *spec)
 	net_destroy(n);
 }
 
+/* A gradient on this thread, before any other exists: BLAS starts none of its own. */
+static void check_one_thread(void)
+{
+	char err[256];
+	net *n = net_create("mlp:3x128", INPUTS, 10, err, sizeof(err));
+	net_ws *ws = net_ws_create(n, BATCH);
+	float *params = calloc(net_param_count(n), sizeof(float));
+	float *grad = malloc(net_param_count(n) * sizeof(float));
+	float *x = calloc((size_t)BATCH * INPUTS, sizeof(float));
+	uint8_t y[BATCH] = { 0 };
+
+	net_loss_grad(n, ws, params, x, y, BATCH, grad);
+	CHECK(thread_count() == 1, "%d threads after a gradient", thread_count());
+	free(params), free(grad), free(x);
+	net_ws_destroy(ws);
+	net_destroy(n);
+}
+
 int main(void)
 {
 	int at_start = thread_count();
@@ -107,10 +125,10 @@ int main(void)
 	CHECK(at_start == 1, "%d threads before main's first line: a threaded BLAS?", at_start);
 	CHECK(blas_single_thread() == 1, "the loaded OpenBLAS is threaded: %s", blas_config());
 	CHECK(strstr(blas_config(), "SINGLE_THREADED"), "OpenBLAS config: %s", blas_config());
+	check_one_thread();
 	check_concurrent("mlp:3x128");
 	check_concurrent("cnn");
 	check_concurrent("lenet");
-	CHECK(thread_count() == 1, "%d threads left after the workers joined", thread_count());
 	printf("BLAS: %s\n", blas_config());
 	CHECK_DONE();
 }
