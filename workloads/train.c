@@ -57,6 +57,7 @@ struct trainer {
 	size_t nparams;
 	uint64_t spe;              /* numbered updates per epoch */
 	uint64_t total;            /* the budget in numbered updates */
+	uint64_t nepochs;          /* epochs in the budget, the last maybe shorter */
 	uint64_t per_epoch;        /* slices per epoch */
 	uint64_t nslices;
 	double initial_loss;
@@ -141,6 +142,19 @@ static uint64_t slice_start(const trainer *t, uint64_t j)
 {
 	uint64_t e = j / t->per_epoch, q = j % t->per_epoch;
 	return e * t->spe + (q * t->spe + t->per_epoch - 1) / t->per_epoch;
+}
+
+/* The last slice of epoch e. */
+static uint64_t epoch_last_slice(const trainer *t, uint64_t e)
+{
+	uint64_t end = (e + 1) * t->per_epoch;
+	return (end < t->nslices ? end : t->nslices) - 1;
+}
+
+/* Epochs complete once `closed` slices are. */
+static uint64_t epochs_complete(const trainer *t, uint64_t closed)
+{
+	return closed >= t->nslices ? t->nepochs : closed / t->per_epoch;
 }
 
 /* Slices all of whose updates are numbered once `u` updates are. */
@@ -271,7 +285,7 @@ static void close_slices(worker *w, uint64_t number)
 		uint64_t end = now_ns();
 		for (uint64_t j = cur; j < target; j++) {
 			t->slice_end_ns[j] = end;
-			if ((j + 1) % t->per_epoch == 0) {
+			if ((j + 1) % t->per_epoch == 0 || j + 1 == t->nslices) {
 				uint64_t e = j / t->per_epoch;
 				if (w->snap_to == 0)
 					w->snap_from = e;
@@ -458,7 +472,7 @@ static void build_epochs(trainer *t, train_result *r, const loss_acc *sl, net_ws
 {
 	const train_config *c = t->cfg;
 	uint64_t closed = atomic_load_explicit(&t->closed, memory_order_relaxed);
-	uint64_t n = closed / t->per_epoch;
+	uint64_t n = epochs_complete(t, closed);
 	size_t *all = NULL;
 	if (c->test) {
 		all = malloc(c->test->count * sizeof(*all));
@@ -469,15 +483,20 @@ static void build_epochs(trainer *t, train_result *r, const loss_acc *sl, net_ws
 	if (!r->epochs)
 		return;
 	double prev_s = 0.0;
+	uint64_t prev_updates = 0;
 	for (uint64_t e = 0; e < n; e++) {
 		train_epoch *ep = &r->epochs[e];
 		uint64_t cnt;
 		ep->epoch = e + 1;
-		ep->updates = (e + 1) * t->spe;
-		ep->wall_s = seconds(t, t->slice_end_ns[(e + 1) * t->per_epoch - 1]);
-		ep->train_loss = mean_loss(sl, e * t->per_epoch, (e + 1) * t->per_epoch, &cnt);
-		ep->updates_per_s = ep->wall_s > prev_s ? (double)t->spe / (ep->wall_s - prev_s) : NAN;
+		uint64_t last = epoch_last_slice(t, e);
+		ep->updates = slice_start(t, last + 1) < t->total ? slice_start(t, last + 1) : t->total;
+		ep->wall_s = seconds(t, t->slice_end_ns[last]);
+		ep->train_loss = mean_loss(sl, e * t->per_epoch, last + 1, &cnt);
+		ep->updates_per_s = ep->wall_s > prev_s
+					    ? (double)(ep->updates - prev_updates) / (ep->wall_s - prev_s)
+					    : NAN;
 		prev_s = ep->wall_s;
+		prev_updates = ep->updates;
 		ep->test_loss = ep->test_accuracy = NAN;
 		if (all)
 			ep->test_loss = evaluate(c, ws, t->snapshots + e * t->nparams, c->test, all,
@@ -575,7 +594,8 @@ static void collect(trainer *t, train_result *r, uint64_t end_ns, net_ws *ws)
 	}
 	uint64_t end_updates = updates_numbered(t);
 	/* Epochs closed but whose closer never read again: θ as the run left it. */
-	uint64_t closed_epochs = atomic_load_explicit(&t->closed, memory_order_relaxed) / t->per_epoch;
+	uint64_t closed_epochs =
+		epochs_complete(t, atomic_load_explicit(&t->closed, memory_order_relaxed));
 	float *final = NULL;
 	for (uint64_t e = 0; e < closed_epochs; e++) {
 		if (t->snap_taken[e])
@@ -589,6 +609,8 @@ static void collect(trainer *t, train_result *r, uint64_t end_ns, net_ws *ws)
 	}
 	r->initial_loss = t->initial_loss;
 	r->steps_per_epoch = t->spe;
+	r->budget = t->total;
+	r->epochs_planned = t->nepochs;
 	r->applied = r->stats.applied;
 	r->dropped = r->stats.dropped;
 	r->wall_s = seconds(t, end_ns);
@@ -621,8 +643,8 @@ static int check_config(const train_config *c, char *err, size_t errlen)
 		bad = "the training set must hold between 1 and 2^32 - 1 examples";
 	else if (!(c->eta > 0.0f) || !isfinite(c->eta))
 		bad = "eta must be a positive number";
-	else if (c->epochs < 1)
-		bad = "epochs must be at least 1";
+	else if (c->epochs < 1 && c->max_steps == 0)
+		bad = "epochs (or the step budget) must be at least 1";
 	else if (c->ntargets < 0 || c->ntargets > TRAIN_MAX_TARGETS)
 		bad = "too many targets";
 	else if (c->time_limit_s < 0)
@@ -639,13 +661,14 @@ static int setup(trainer *t, const train_config *c, net_ws *ws, char *err, size_
 	t->spe = c->steps_per_epoch ? c->steps_per_epoch : c->train->count / (size_t)c->batch;
 	if (t->spe == 0)
 		t->spe = 1;
-	t->total = c->epochs * t->spe;
-	uint64_t want = (TRAIN_CURVE_POINTS + c->epochs - 1) / c->epochs;
+	t->total = c->max_steps ? c->max_steps : c->epochs * t->spe;
+	t->nepochs = (t->total + t->spe - 1) / t->spe;
+	uint64_t want = (TRAIN_CURVE_POINTS + t->nepochs - 1) / t->nepochs;
 	t->per_epoch = want < t->spe ? want : t->spe;
-	t->nslices = c->epochs * t->per_epoch;
+	t->nslices = slice_of(t, t->total - 1) + 1;
 	t->slice_end_ns = calloc(t->nslices, sizeof(*t->slice_end_ns));
-	t->snap_taken = calloc(c->epochs, 1);
-	t->snapshots = malloc(c->epochs * t->nparams * sizeof(float));
+	t->snap_taken = calloc(t->nepochs, 1);
+	t->snapshots = malloc(t->nepochs * t->nparams * sizeof(float));
 	size_t wbytes = (size_t)c->model.workers * sizeof(*t->workers);
 	t->workers = aligned_alloc(CACHELINE_PAD, wbytes); /* sizeof is a multiple of the pad */
 	if (t->workers)
@@ -653,7 +676,7 @@ static int setup(trainer *t, const train_config *c, net_ws *ws, char *err, size_
 	t->step = step_policy_create(&c->step, c->model.workers);
 	if (!t->slice_end_ns || !t->snap_taken || !t->snapshots || !t->workers || !t->step) {
 		snprintf(err, errlen, "out of memory for %llu epochs of %zu parameters",
-			 (unsigned long long)c->epochs, t->nparams);
+			 (unsigned long long)t->nepochs, t->nparams);
 		return -1;
 	}
 	float *init = c->hooks.alloc_params ? c->hooks.alloc_params(c->hooks.arg, t->nparams)
@@ -727,7 +750,9 @@ static void supervise(trainer *t, int n)
 			train_progress p = {
 				.updates = updates_numbered(t),
 				.total = t->total,
-				.epoch = atomic_load_explicit(&t->closed, memory_order_relaxed) / t->per_epoch,
+				.epochs = t->nepochs,
+				.epoch = epochs_complete(
+					t, atomic_load_explicit(&t->closed, memory_order_relaxed)),
 				.elapsed_s = seconds(t, now),
 				.loss = mean_ema(t),
 			};

@@ -62,6 +62,7 @@ typedef struct {
 	uint64_t updates;      /* model version now */
 	uint64_t total;        /* the budget */
 	uint64_t epoch;        /* epochs completed */
+	uint64_t epochs;       /* epochs in the budget */
 	double elapsed_s;
 	double loss;           /* mean of the workers' moving averages of their batch losses */
 } train_progress;
@@ -95,6 +96,8 @@ typedef struct {
 	float eta;
 	uint64_t epochs;           /* the budget is epochs x steps_per_epoch numbered updates */
 	uint64_t steps_per_epoch;  /* 0: training-set size / batch */
+	uint64_t max_steps;        /* > 0: the budget instead, in numbered updates; epochs is then
+				    * ignored and the last epoch may be shorter */
 	uint64_t seed;             /* parameters and sampling */
 	double targets[TRAIN_MAX_TARGETS]; /* fractions of the initial loss */
 	int ntargets;
@@ -145,6 +148,8 @@ typedef struct {
 	train_target targets[TRAIN_MAX_TARGETS];
 	int ntargets;
 	uint64_t steps_per_epoch;  /* as used */
+	uint64_t budget;           /* numbered updates asked for */
+	uint64_t epochs_planned;   /* epochs in the budget, the last maybe shorter */
 	uint64_t applied, dropped;
 	double wall_s, updates_per_s;
 	model_stats stats;         /* all workers' stats merged: staleness, chain (CAS), locks */

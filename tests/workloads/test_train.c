@@ -151,6 +151,23 @@ static void test_epoch_matches_curve(void)
 	train_result_free(&r);
 }
 
+/* A step budget that is not a whole number of epochs: the last epoch is shorter. */
+static void test_step_budget(void)
+{
+	train_config c = base_config(MODEL_HOGWILD, 2);
+	c.steps_per_epoch = 100;
+	c.max_steps = 250;
+	train_result r;
+	run(&c, &r);
+	CHECK(r.nepochs == 3 && r.epochs_planned == 3 && r.budget == 250, "%zu epochs", r.nepochs);
+	CHECK(r.epochs[1].updates == 200 && r.epochs[2].updates == 250, "epoch ends 200, %llu",
+	      (unsigned long long)r.epochs[2].updates);
+	CHECK(r.applied >= 250 && r.applied < 252, "applied %llu", (unsigned long long)r.applied);
+	CHECK(r.curve[r.ncurve - 1].updates == 250, "curve ends at the budget");
+	CHECK(isfinite(r.epochs[2].train_loss) && isfinite(r.epochs[2].test_loss), "last epoch measured");
+	train_result_free(&r);
+}
+
 static void test_diverges(void)
 {
 	for (int m = 0; m < MODEL_METHOD_COUNT; m++) {
@@ -294,6 +311,7 @@ int main(void)
 	CHECK(mlp != NULL, "%s", err);
 	test_bad_config();
 	test_epoch_matches_curve();
+	test_step_budget();
 	test_diverges();
 	test_hooks_and_time_limit();
 	test_step_policies();
