@@ -70,106 +70,64 @@ static _Atomic uint64_t *slot_of(bench_state *st)
 	}
 }
 
-/* Throughput (items_per_second, all threads), and the time one thread spends per operation. */
-static void report(bench_state *st, uint64_t sink)
+/* Throughput (items_per_second, all threads), the time one thread spends per operation and,
+ * for cas_ok, the CAS attempts lost per success. */
+static void report(bench_state *st, uint64_t sink, uint64_t failures, int counts_failures)
 {
 	int64_t iters = bench_state_iterations(st);
 	__asm__ __volatile__("" ::"r"(sink));
 	bench_set_items_processed(st, iters);
 	bench_counter(st, "latency_ns/op", bench_state_loop_seconds(st) * 1e9 / (double)iters, BENCH_AVG_THREADS);
+	if (counts_failures)
+		bench_counter(st, "cas_failures/op", (double)failures, BENCH_AVG_ITERATIONS);
 }
+
+/* One operation on *p with success order mo (and failure order fmo for a CAS); v carries
+ * values from one operation to the next so that none is dead. */
+#define LOAD(mo, fmo) v += atomic_load_explicit(p, mo)
+#define STORE(mo, fmo) atomic_store_explicit(p, ++v, mo)
+#define XCHG(mo, fmo) v += atomic_exchange_explicit(p, v, mo)
+#define FAA(mo, fmo) v += atomic_fetch_add_explicit(p, 1, mo)
+/* One successful CAS; the lost ones before it are counted. v is the value last seen. */
+#define CAS_OK(mo, fmo)                                                                  \
+	do {                                                                             \
+		while (!atomic_compare_exchange_strong_explicit(p, &v, v + 1, mo, fmo)) \
+			failures++;                                                      \
+		v++;                                                                     \
+	} while (0)
+/* The slot only ever holds counts far below UINT64_MAX, so this CAS always fails. */
+#define CAS_FAIL(mo, fmo)                                                                \
+	do {                                                                             \
+		uint64_t expected = UINT64_MAX;                                          \
+		atomic_compare_exchange_strong_explicit(p, &expected, 0, mo, fmo);       \
+		v += expected;                                                           \
+	} while (0)
 
 #define RUN_FN(op, order) run_##op##_##order
 
-#define DEFINE_LOAD(order, mo)                                                                  \
-	static void RUN_FN(load, order)(bench_state * st)                                      \
-	{                                                                                       \
-		_Atomic uint64_t *p = slot_of(st);                                              \
-		uint64_t sink = 0;                                                              \
-		BENCH_LOOP(st)                                                                  \
-			sink += atomic_load_explicit(p, mo);                                    \
-		report(st, sink);                                                               \
+#define DEFINE_RUN(op, order, OP, mo, fmo, counts_failures)                              \
+	static void RUN_FN(op, order)(bench_state * st)                                 \
+	{                                                                                \
+		_Atomic uint64_t *p = slot_of(st);                                       \
+		uint64_t v = 0, failures = 0;                                            \
+		BENCH_LOOP(st)                                                           \
+		OP(mo, fmo);                                                             \
+		report(st, v, failures, counts_failures);                                \
 	}
 
-#define DEFINE_STORE(order, mo)                                                                 \
-	static void RUN_FN(store, order)(bench_state * st)                                     \
-	{                                                                                       \
-		_Atomic uint64_t *p = slot_of(st);                                              \
-		uint64_t v = 0;                                                                 \
-		BENCH_LOOP(st)                                                                  \
-			atomic_store_explicit(p, ++v, mo);                                      \
-		report(st, v);                                                                  \
-	}
+#define MO(order) memory_order_##order
+/* Each operation in the three orders that differ for it (the second with its failure order). */
+#define DEFINE_ORDERS(op, OP, o1, o2, f2, o3, counts_failures)  \
+	DEFINE_RUN(op, o1, OP, MO(o1), MO(o1), counts_failures) \
+	DEFINE_RUN(op, o2, OP, MO(o2), MO(f2), counts_failures) \
+	DEFINE_RUN(op, o3, OP, MO(o3), MO(o3), counts_failures)
 
-#define DEFINE_XCHG(order, mo)                                                                  \
-	static void RUN_FN(xchg, order)(bench_state * st)                                      \
-	{                                                                                       \
-		_Atomic uint64_t *p = slot_of(st);                                              \
-		uint64_t v = 0;                                                                 \
-		BENCH_LOOP(st)                                                                  \
-			v += atomic_exchange_explicit(p, v, mo);                                \
-		report(st, v);                                                                  \
-	}
-
-#define DEFINE_FAA(order, mo)                                                                   \
-	static void RUN_FN(faa, order)(bench_state * st)                                       \
-	{                                                                                       \
-		_Atomic uint64_t *p = slot_of(st);                                              \
-		uint64_t sink = 0;                                                              \
-		BENCH_LOOP(st)                                                                  \
-			sink += atomic_fetch_add_explicit(p, 1, mo);                            \
-		report(st, sink);                                                               \
-	}
-
-/* Each iteration is one successful CAS; the lost ones before it are counted. */
-#define DEFINE_CAS_OK(order, mo, fail_mo)                                                       \
-	static void RUN_FN(cas_ok, order)(bench_state * st)                                    \
-	{                                                                                       \
-		_Atomic uint64_t *p = slot_of(st);                                              \
-		uint64_t seen = atomic_load_explicit(p, memory_order_relaxed), failures = 0;    \
-		BENCH_LOOP(st)                                                                  \
-		{                                                                               \
-			while (!atomic_compare_exchange_strong_explicit(p, &seen, seen + 1, mo, fail_mo)) \
-				failures++;                                                     \
-			seen++;                                                                 \
-		}                                                                               \
-		report(st, seen);                                                               \
-		bench_counter(st, "cas_failures/op", (double)failures, BENCH_AVG_ITERATIONS);  \
-	}
-
-/* The slot only ever holds counts far below UINT64_MAX, so the CAS always fails. */
-#define DEFINE_CAS_FAIL(order, mo, fail_mo)                                                     \
-	static void RUN_FN(cas_fail, order)(bench_state * st)                                  \
-	{                                                                                       \
-		_Atomic uint64_t *p = slot_of(st);                                              \
-		uint64_t sink = 0;                                                              \
-		BENCH_LOOP(st)                                                                  \
-		{                                                                               \
-			uint64_t expected = UINT64_MAX;                                         \
-			atomic_compare_exchange_strong_explicit(p, &expected, 0, mo, fail_mo);  \
-			sink += expected;                                                       \
-		}                                                                               \
-		report(st, sink);                                                               \
-	}
-
-DEFINE_LOAD(relaxed, memory_order_relaxed)
-DEFINE_LOAD(acquire, memory_order_acquire)
-DEFINE_LOAD(seq_cst, memory_order_seq_cst)
-DEFINE_STORE(relaxed, memory_order_relaxed)
-DEFINE_STORE(release, memory_order_release)
-DEFINE_STORE(seq_cst, memory_order_seq_cst)
-DEFINE_XCHG(relaxed, memory_order_relaxed)
-DEFINE_XCHG(acq_rel, memory_order_acq_rel)
-DEFINE_XCHG(seq_cst, memory_order_seq_cst)
-DEFINE_FAA(relaxed, memory_order_relaxed)
-DEFINE_FAA(acq_rel, memory_order_acq_rel)
-DEFINE_FAA(seq_cst, memory_order_seq_cst)
-DEFINE_CAS_OK(relaxed, memory_order_relaxed, memory_order_relaxed)
-DEFINE_CAS_OK(acq_rel, memory_order_acq_rel, memory_order_acquire)
-DEFINE_CAS_OK(seq_cst, memory_order_seq_cst, memory_order_seq_cst)
-DEFINE_CAS_FAIL(relaxed, memory_order_relaxed, memory_order_relaxed)
-DEFINE_CAS_FAIL(acq_rel, memory_order_acq_rel, memory_order_acquire)
-DEFINE_CAS_FAIL(seq_cst, memory_order_seq_cst, memory_order_seq_cst)
+DEFINE_ORDERS(load, LOAD, relaxed, acquire, acquire, seq_cst, 0)
+DEFINE_ORDERS(store, STORE, relaxed, release, relaxed, seq_cst, 0)
+DEFINE_ORDERS(xchg, XCHG, relaxed, acq_rel, acquire, seq_cst, 0)
+DEFINE_ORDERS(faa, FAA, relaxed, acq_rel, acquire, seq_cst, 0)
+DEFINE_ORDERS(cas_ok, CAS_OK, relaxed, acq_rel, acquire, seq_cst, 1)
+DEFINE_ORDERS(cas_fail, CAS_FAIL, relaxed, acq_rel, acquire, seq_cst, 0)
 
 typedef struct {
 	const char *op, *order;
