@@ -230,9 +230,12 @@ int dataset_synthetic(dataset *d, size_t count, int rows, int cols, int classes,
 	for (int p = 0; p < d->features; p++) {
 		double background = 64 + 128 * rng_uniform(&rng);
 
-		for (int c = 0; c < classes; c++)
+		for (int c = 0; c < classes; c++) {
+			double sign = rng_next(&rng) >> 63 ? 1 : -1;
+
 			proto[(size_t)c * d->features + p] =
-				(float)(background + (rng_next(&rng) >> 63 ? SYNTH_SIGNAL : -SYNTH_SIGNAL));
+				(float)(background + sign * SYNTH_SIGNAL);
+		}
 	}
 	for (size_t i = 0; i < count; i++) {
 		int c = (int)rng_below(&rng, (uint32_t)classes);

@@ -7,36 +7,14 @@
 
 #include <cblas.h>
 
-/* Rows of im2col scratch a conv processes per sgemm: big enough for sgemm to run at speed,
- * small enough that the scratch stays in L2 (2048 rows x 150 floats = 1.2 MB for LeNet). */
-#define CONV_CHUNK_ROWS 2048
-
 static size_t conv_patch(const layer *l)
 {
-	return (size_t)l->ksize * l->ksize * l->in_c;
+	return (size_t)l->in_c * l->ksize * l->ksize;
 }
 
-static int conv_chunk_examples(const layer *l, int batch)
+static size_t conv_positions(const layer *l)
 {
-	int per_example = l->out_h * l->out_w;
-	int chunk = CONV_CHUNK_ROWS / per_example;
-
-	if (chunk < 1)
-		chunk = 1;
-	return chunk < batch ? chunk : batch;
-}
-
-size_t layer_param_count(const layer *l)
-{
-	switch (l->kind) {
-	case LAYER_DENSE:
-		return layer_out_size(l) * layer_in_size(l) + layer_out_size(l);
-	case LAYER_CONV:
-		return (size_t)l->out_c * conv_patch(l) + (size_t)l->out_c;
-	case LAYER_POOL:
-		break;
-	}
-	return 0;
+	return (size_t)l->out_h * l->out_w;
 }
 
 layer layer_make(layer_kind kind, int relu, int h, int w, int c, int units, int ksize, int pad,
@@ -69,41 +47,45 @@ layer layer_make(layer_kind kind, int relu, int h, int w, int c, int units, int 
 	return l;
 }
 
-size_t layer_cols_floats(const layer *l, int max_batch)
+size_t layer_param_count(const layer *l)
 {
-	if (l->kind != LAYER_CONV)
-		return 0;
-	return (size_t)conv_chunk_examples(l, max_batch) * l->out_h * l->out_w * conv_patch(l);
+	switch (l->kind) {
+	case LAYER_DENSE:
+		return layer_out_size(l) * layer_in_size(l) + layer_out_size(l);
+	case LAYER_CONV:
+		return (size_t)l->out_c * conv_patch(l) + (size_t)l->out_c;
+	case LAYER_POOL:
+		break;
+	}
+	return 0;
+}
+
+size_t layer_cols_floats(const layer *l)
+{
+	return l->kind == LAYER_CONV ? conv_patch(l) * conv_positions(l) : 0;
 }
 
 int layer_gemms(const layer *l, int batch, int need_dx, layer_gemm out[3])
 {
-	int in, outs, rows, calls;
+	int in = (int)layer_in_size(l), outs = (int)layer_out_size(l);
+	int patch = (int)conv_patch(l), positions = (int)conv_positions(l), maps = l->out_c;
 
 	switch (l->kind) {
 	case LAYER_DENSE:
-		in = (int)layer_in_size(l);
-		outs = (int)layer_out_size(l);
-		rows = batch;
-		calls = 1;
+		/* y = x W^T; dW = dy^T x; dx = dy W */
+		out[0] = (layer_gemm){ 0, 1, batch, outs, in, 1 };
+		out[1] = (layer_gemm){ 1, 0, outs, in, batch, 1 };
+		out[2] = (layer_gemm){ 0, 0, batch, in, outs, 1 };
 		break;
-	case LAYER_CONV: {
-		int chunk = conv_chunk_examples(l, batch);
-
-		/* Equal chunks: the figure for a batch that is not a multiple is approximate. */
-		in = (int)conv_patch(l);
-		outs = l->out_c;
-		rows = chunk * l->out_h * l->out_w;
-		calls = (batch + chunk - 1) / chunk;
+	case LAYER_CONV:
+		/* per example: y = W cols; dW += dy cols^T; dcols = W^T dy */
+		out[0] = (layer_gemm){ 0, 0, maps, positions, patch, batch };
+		out[1] = (layer_gemm){ 0, 1, maps, patch, positions, batch };
+		out[2] = (layer_gemm){ 1, 0, patch, positions, maps, batch };
 		break;
-	}
 	default:
 		return 0;
 	}
-	/* forward y = x W^T; weight gradient dW = dy^T x; input gradient dx = dy W */
-	out[0] = (layer_gemm){ 0, 1, rows, outs, in, calls };
-	out[1] = (layer_gemm){ 1, 0, outs, in, rows, calls };
-	out[2] = (layer_gemm){ 0, 0, rows, in, outs, calls };
 	return need_dx ? 3 : 2;
 }
 
@@ -113,7 +95,6 @@ double layer_flops(const layer *l, int need_dx)
 	int count = layer_gemms(l, 1, need_dx, g);
 	double flops = 0;
 
-	/* per example: a conv's batch of one is out_h x out_w rows, one call */
 	for (int i = 0; i < count; i++)
 		flops += 2.0 * g[i].m * g[i].n * g[i].k * g[i].calls;
 	return flops;
@@ -133,8 +114,9 @@ void relu_backward(const float *y, float *dy, size_t n)
 
 static void bias_fill(float *y, const float *bias, int rows, int width)
 {
-	for (int r = 0; r < rows; r++)
-		memcpy(y + (size_t)r * width, bias, (size_t)width * sizeof(float));
+	for (int r = 0; r < rows; r++, y += width)
+		for (int j = 0; j < width; j++)
+			y[j] = bias[j];
 }
 
 static void column_sums(const float *dy, int rows, int width, float *sums)
@@ -157,25 +139,45 @@ static void affine_forward(const float *x, const float *w, const float *b, int r
 		    1.0f, y, out);
 }
 
-/* One HWC image's patches: row (oy, ox) holds the k x k x c window at (oy - pad, ox - pad),
- * zeros outside the image. */
+/* The output columns ox whose tap kx falls inside the image: [lo, hi). */
+static void valid_columns(const layer *l, int kx, int *lo, int *hi)
+{
+	int shift = kx - l->pad; /* input column = ox + shift */
+
+	*lo = shift < 0 ? -shift : 0;
+	*hi = l->in_w - shift < l->out_w ? l->in_w - shift : l->out_w;
+	*hi = *hi > *lo ? *hi : *lo;
+}
+
+/* One CHW image's patches as a (c x k x k) x (out_h x out_w) matrix: row (c, ky, kx) is plane c
+ * shifted by (ky - pad, kx - pad), zeros outside the image; each of its output rows is one
+ * contiguous run of the input row. */
 static void im2col(const layer *l, const float *x, float *cols)
 {
-	int k = l->ksize, c = l->in_c;
-	size_t run = (size_t)c * sizeof(float);
+	int k = l->ksize;
 
-	for (int oy = 0; oy < l->out_h; oy++) {
-		for (int ox = 0; ox < l->out_w; ox++) {
-			for (int ky = 0; ky < k; ky++) {
-				int iy = oy + ky - l->pad;
+	for (int c = 0; c < l->in_c; c++) {
+		const float *plane = x + (size_t)c * l->in_h * l->in_w;
 
-				for (int kx = 0; kx < k; kx++, cols += c) {
-					int ix = ox + kx - l->pad;
+		for (int ky = 0; ky < k; ky++) {
+			for (int kx = 0; kx < k; kx++) {
+				int lo, hi;
 
-					if (iy < 0 || iy >= l->in_h || ix < 0 || ix >= l->in_w)
-						memset(cols, 0, run);
-					else
-						memcpy(cols, x + ((size_t)iy * l->in_w + ix) * c, run);
+				valid_columns(l, kx, &lo, &hi);
+				for (int oy = 0; oy < l->out_h; oy++, cols += l->out_w) {
+					int iy = oy + ky - l->pad, ox = 0;
+
+					if (iy >= 0 && iy < l->in_h) {
+						const float *src =
+							plane + (size_t)iy * l->in_w + kx - l->pad;
+
+						for (; ox < lo; ox++)
+							cols[ox] = 0;
+						for (; ox < hi; ox++)
+							cols[ox] = src[ox];
+					}
+					for (; ox < l->out_w; ox++)
+						cols[ox] = 0;
 				}
 			}
 		}
@@ -185,73 +187,89 @@ static void im2col(const layer *l, const float *x, float *cols)
 /* The adjoint of im2col: dx (zeroed by the caller) += the patches' gradients. */
 static void col2im(const layer *l, const float *dcols, float *dx)
 {
-	int k = l->ksize, c = l->in_c;
+	int k = l->ksize;
 
-	for (int oy = 0; oy < l->out_h; oy++) {
-		for (int ox = 0; ox < l->out_w; ox++) {
-			for (int ky = 0; ky < k; ky++) {
-				int iy = oy + ky - l->pad;
+	for (int c = 0; c < l->in_c; c++) {
+		float *plane = dx + (size_t)c * l->in_h * l->in_w;
 
-				for (int kx = 0; kx < k; kx++, dcols += c) {
-					int ix = ox + kx - l->pad;
-					float *d = dx + ((size_t)iy * l->in_w + ix) * c;
+		for (int ky = 0; ky < k; ky++) {
+			for (int kx = 0; kx < k; kx++) {
+				int lo, hi;
 
-					if (iy < 0 || iy >= l->in_h || ix < 0 || ix >= l->in_w)
+				valid_columns(l, kx, &lo, &hi);
+				for (int oy = 0; oy < l->out_h; oy++, dcols += l->out_w) {
+					int iy = oy + ky - l->pad;
+
+					if (iy < 0 || iy >= l->in_h)
 						continue;
-					for (int j = 0; j < c; j++)
-						d[j] += dcols[j];
+					float *dst = plane + (size_t)iy * l->in_w + kx - l->pad;
+
+					for (int ox = lo; ox < hi; ox++)
+						dst[ox] += dcols[ox];
 				}
 			}
 		}
 	}
 }
 
+/* Per example, while its output is hot in cache: bias, then ReLU. */
 static void conv_forward(const layer *l, const float *params, const float *x, int batch,
 			 float *y, float *cols)
 {
-	int chunk = conv_chunk_examples(l, batch), patch = (int)conv_patch(l);
-	int positions = l->out_h * l->out_w;
-	size_t in_size = layer_in_size(l), out_size = layer_out_size(l);
-	size_t cols_size = (size_t)positions * patch;
+	int maps = l->out_c, patch = (int)conv_patch(l), positions = (int)conv_positions(l);
+	const float *b = params + l->biases;
 
-	for (int e = 0; e < batch; e += chunk) {
-		int n = batch - e < chunk ? batch - e : chunk;
+	for (int e = 0; e < batch; e++) {
+		float *ye = y + e * layer_out_size(l);
 
-		for (int i = 0; i < n; i++)
-			im2col(l, x + (e + i) * in_size, cols + i * cols_size);
-		affine_forward(cols, params + l->weights, params + l->biases, n * positions,
-			       patch, l->out_c, y + e * out_size);
+		im2col(l, x + e * layer_in_size(l), cols);
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, maps, positions, patch, 1.0f,
+			    params + l->weights, patch, cols, positions, 0.0f, ye, positions);
+		for (int o = 0; o < maps; o++) {
+			float *row = ye + (size_t)o * positions;
+
+			for (int p = 0; p < positions; p++)
+				row[p] += b[o];
+			if (l->relu)
+				relu_forward(row, (size_t)positions);
+		}
 	}
 }
 
-static void conv_backward(const layer *l, const float *params, const float *x, const float *dy,
-			  int batch, float *grad, float *dx, float *cols)
+/* Per example: the ReLU mask and the bias gradient in one pass, then the GEMMs. */
+static void conv_backward(const layer *l, const float *params, const float *x, const float *y,
+			  float *dy, int batch, float *grad, float *dx, float *cols)
 {
-	int chunk = conv_chunk_examples(l, batch), patch = (int)conv_patch(l);
-	int positions = l->out_h * l->out_w, k = l->out_c;
-	size_t in_size = layer_in_size(l), out_size = layer_out_size(l);
-	size_t cols_size = (size_t)positions * patch;
-	float *dcols = cols + layer_cols_floats(l, batch);
-	const float *w = params + l->weights;
+	int maps = l->out_c, patch = (int)conv_patch(l), positions = (int)conv_positions(l);
+	float *dcols = cols + layer_cols_floats(l), *db = grad + l->biases;
 
-	column_sums(dy, batch * positions, k, grad + l->biases);
-	if (dx)
-		memset(dx, 0, (size_t)batch * in_size * sizeof(float));
-	for (int e = 0; e < batch; e += chunk) {
-		int n = batch - e < chunk ? batch - e : chunk, rows = n * positions;
-		const float *dyc = dy + e * out_size;
+	memset(db, 0, (size_t)maps * sizeof(float));
+	for (int e = 0; e < batch; e++) {
+		float *dye = dy + e * layer_out_size(l);
+		const float *ye = y + e * layer_out_size(l);
 
-		/* the forward pass's patches, again: cheaper than keeping them for every chunk */
-		for (int i = 0; i < n; i++)
-			im2col(l, x + (e + i) * in_size, cols + i * cols_size);
-		cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, k, patch, rows, 1.0f, dyc, k,
-			    cols, patch, e == 0 ? 0.0f : 1.0f, grad + l->weights, patch);
+		for (int o = 0; o < maps; o++) {
+			float *row = dye + (size_t)o * positions, sum = 0;
+
+			if (l->relu)
+				relu_backward(ye + (size_t)o * positions, row, (size_t)positions);
+			for (int p = 0; p < positions; p++)
+				sum += row[p];
+			db[o] += sum;
+		}
+		/* the forward pass's patches, again: cheaper than keeping a batch of them */
+		im2col(l, x + e * layer_in_size(l), cols);
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, maps, patch, positions, 1.0f,
+			    dye, positions, cols, positions, e == 0 ? 0.0f : 1.0f,
+			    grad + l->weights, patch);
 		if (!dx)
 			continue;
-		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, patch, k, 1.0f, dyc, k,
-			    w, patch, 0.0f, dcols, patch);
-		for (int i = 0; i < n; i++)
-			col2im(l, dcols + i * cols_size, dx + (e + i) * in_size);
+		cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, patch, positions, maps, 1.0f,
+			    params + l->weights, patch, dye, positions, 0.0f, dcols, positions);
+		float *dxe = dx + e * layer_in_size(l);
+
+		memset(dxe, 0, layer_in_size(l) * sizeof(float));
+		col2im(l, dcols, dxe);
 	}
 }
 
@@ -264,32 +282,31 @@ static void dense_backward(const layer *l, const float *params, const float *x, 
 		    0.0f, grad + l->weights, in);
 	column_sums(dy, batch, out, grad + l->biases);
 	if (dx)
-		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, batch, in, out, 1.0f, dy, out,
-			    params + l->weights, in, 0.0f, dx, in);
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, batch, in, out, 1.0f, dy,
+			    out, params + l->weights, in, 0.0f, dx, in);
 }
 
-/* 2x2 windows, stride 2, HWC; arg: which of the window's four won, row-major, first on ties. */
+/* 2x2 windows, stride 2, over each CHW plane; arg: which of the window's four won (0, 1 on
+ * the top row, 2, 3 below), the first on ties. */
 static void pool_forward(const layer *l, const float *x, int batch, float *y, uint8_t *arg)
 {
-	int c = l->in_c;
-	size_t row = (size_t)l->in_w * c;
+	int w = l->in_w;
 
-	for (int e = 0; e < batch; e++) {
-		const float *img = x + e * layer_in_size(l);
+	for (int plane = 0; plane < batch * l->in_c; plane++) {
+		const float *in = x + (size_t)plane * l->in_h * w;
 
 		for (int oy = 0; oy < l->out_h; oy++) {
+			const float *top = in + (size_t)2 * oy * w, *bottom = top + w;
+
 			for (int ox = 0; ox < l->out_w; ox++) {
-				const float *win = img + 2 * oy * row + 2 * (size_t)ox * c;
-				const float *cand[4] = { win, win + c, win + row, win + row + c };
+				float a = top[2 * ox], b = top[2 * ox + 1];
+				float c = bottom[2 * ox], d = bottom[2 * ox + 1];
+				/* strict comparisons: the first of equals wins */
+				float upper = b > a ? b : a, lower = d > c ? d : c;
+				int up = b > a, low = 2 + (d > c);
 
-				for (int j = 0; j < c; j++, y++, arg++) {
-					int best = 0;
-
-					for (int a = 1; a < 4; a++)
-						best = cand[a][j] > cand[best][j] ? a : best;
-					*y = cand[best][j];
-					*arg = (uint8_t)best;
-				}
+				*y++ = lower > upper ? lower : upper;
+				*arg++ = (uint8_t)(lower > upper ? low : up);
 			}
 		}
 	}
@@ -298,21 +315,15 @@ static void pool_forward(const layer *l, const float *x, int batch, float *y, ui
 static void pool_backward(const layer *l, const float *dy, const uint8_t *arg, int batch,
 			  float *dx)
 {
-	int c = l->in_c;
-	size_t row = (size_t)l->in_w * c;
+	int w = l->in_w;
 
 	memset(dx, 0, (size_t)batch * layer_in_size(l) * sizeof(float));
-	for (int e = 0; e < batch; e++) {
-		float *img = dx + e * layer_in_size(l);
+	for (int plane = 0; plane < batch * l->in_c; plane++) {
+		float *in = dx + (size_t)plane * l->in_h * w;
 
-		for (int oy = 0; oy < l->out_h; oy++) {
-			for (int ox = 0; ox < l->out_w; ox++) {
-				float *win = img + 2 * oy * row + 2 * (size_t)ox * c;
-
-				for (int j = 0; j < c; j++, dy++, arg++)
-					win[(*arg >> 1) * row + (*arg & 1) * c + j] = *dy;
-			}
-		}
+		for (int oy = 0; oy < l->out_h; oy++)
+			for (int ox = 0; ox < l->out_w; ox++, dy++, arg++)
+				in[(size_t)(2 * oy + (*arg >> 1)) * w + 2 * ox + (*arg & 1)] = *dy;
 	}
 }
 
@@ -323,29 +334,29 @@ void layer_forward(const layer *l, const float *params, const float *x, int batc
 	case LAYER_DENSE:
 		affine_forward(x, params + l->weights, params + l->biases, batch,
 			       (int)layer_in_size(l), (int)layer_out_size(l), y);
+		if (l->relu)
+			relu_forward(y, (size_t)batch * layer_out_size(l));
 		break;
 	case LAYER_CONV:
 		conv_forward(l, params, x, batch, y, cols);
 		break;
 	case LAYER_POOL:
 		pool_forward(l, x, batch, y, arg);
-		return;
+		break;
 	}
-	if (l->relu)
-		relu_forward(y, (size_t)batch * layer_out_size(l));
 }
 
 void layer_backward(const layer *l, const float *params, const float *x, const float *y,
 		    float *dy, const uint8_t *arg, int batch, float *grad, float *dx, float *cols)
 {
-	if (l->relu)
-		relu_backward(y, dy, (size_t)batch * layer_out_size(l));
 	switch (l->kind) {
 	case LAYER_DENSE:
+		if (l->relu)
+			relu_backward(y, dy, (size_t)batch * layer_out_size(l));
 		dense_backward(l, params, x, dy, batch, grad, dx);
 		break;
 	case LAYER_CONV:
-		conv_backward(l, params, x, dy, batch, grad, dx, cols);
+		conv_backward(l, params, x, y, dy, batch, grad, dx, cols);
 		break;
 	case LAYER_POOL:
 		if (dx)
@@ -367,8 +378,8 @@ float softmax_xent(const float *z, const uint8_t *labels, int batch, int classes
 		float sum = 0;
 
 		if (y >= classes) {
-			fprintf(stderr, "softmax_xent: label %d of example %d is not below %d classes\n",
-				y, i, classes);
+			fprintf(stderr, "softmax_xent: label %d of example %d is not below %d "
+				"classes\n", y, i, classes);
 			abort();
 		}
 		for (int j = 1; j < classes; j++)

@@ -1,15 +1,16 @@
 #ifndef SGDSYNC_WORKLOADS_LAYERS_H
 #define SGDSYNC_WORKLOADS_LAYERS_H
 
-/* The layers a net is made of, and their kernels (internal to workloads/ and its tests).
- * Batches are row-major float32, one example per row. Images are stored HWC: an example is
- * h x w x c floats, channel fastest, so a 28x28 grey image is just its 784 pixels and the
- * flattening before a dense layer is free. Convolutions run as im2col + sgemm, dense layers as
- * sgemm, on single-threaded OpenBLAS.
+/* The layers a net is made of, and their kernels (internal to workloads/, its tests and the
+ * kernel benchmark). Batches are row-major float32, one example per row. Images are stored
+ * CHW: an example is c planes of h x w floats, so a 28x28 grey image is just its 784 pixels
+ * and a dense layer after a convolution sees the planes one after the other. Convolutions run
+ * as im2col + sgemm per example, dense layers as one sgemm per batch, on single-threaded
+ * OpenBLAS.
  *
  * Parameters live in one flat vector, layer after layer, each layer's weights then its biases:
  *   dense  weights out x in, row o holds output o's input weights; then out biases
- *   conv   weights c_out x (k x k x c_in), row o is filter o as [ky][kx][c_in]; then c_out biases
+ *   conv   weights c_out x (c_in x k x k), row o is filter o as [c_in][ky][kx]; then c_out biases
  *   pool   none */
 
 #include <stddef.h>
@@ -24,7 +25,7 @@ typedef struct {
 	int relu;                 /* dense, conv: ReLU applied to the output */
 	int in_h, in_w, in_c;     /* per example; dense: 1 x 1 x inputs */
 	int out_h, out_w, out_c;  /* per example; dense: 1 x 1 x outputs */
-	int ksize, pad;           /* conv: k x k filters, stride 1, zero padding; pool: 2x2, stride 2 */
+	int ksize, pad;           /* conv: k x k filters, stride 1, zero padding */
 	size_t weights, biases;   /* offsets in the parameter vector */
 } layer;
 
@@ -53,7 +54,7 @@ layer layer_make(layer_kind kind, int relu, int h, int w, int c, int units, int 
 /* Weights then biases; 0 for pool. */
 size_t layer_param_count(const layer *l);
 /* Floats of im2col scratch a conv needs (and as much again for its backward pass); 0 else. */
-size_t layer_cols_floats(const layer *l, int max_batch);
+size_t layer_cols_floats(const layer *l);
 /* The sgemm shapes of one forward + backward pass over batch examples, in order; need_dx = 0
  * for the first layer, whose input gradient nobody needs. Returns how many (at most 3). */
 int layer_gemms(const layer *l, int batch, int need_dx, layer_gemm out[3]);

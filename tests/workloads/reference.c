@@ -4,12 +4,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Index of (y, x, c) in an HWC image of width w and c channels. */
 #define REF_MAX_LAYERS 32
 
-static size_t hwc(int y, int x, int c, int w, int channels)
+/* Index of (c, y, x) in a CHW image of h x w planes. */
+static size_t chw(int c, int y, int x, int h, int w)
 {
-	return ((size_t)y * w + x) * channels + c;
+	return ((size_t)c * h + y) * w + x;
 }
 
 static void dense_fwd(const layer *l, const float *p, const double *x, double *y)
@@ -40,56 +40,56 @@ static void dense_bwd(const layer *l, const float *p, const double *x, const dou
 	}
 }
 
-/* Calls visit(o, ky, kx, c, weight index, input index) for every in-bounds tap of output
- * position (oy, ox); the conv's forward and backward are both sums over these taps. */
-#define FOR_EACH_TAP(l, oy, ox, body)                                                          \
-	for (int o = 0; o < (l)->out_c; o++)                                                   \
-		for (int ky = 0; ky < (l)->ksize; ky++)                                        \
-			for (int kx = 0; kx < (l)->ksize; kx++)                                \
-				for (int c = 0; c < (l)->in_c; c++) {                          \
-					int iy = (oy) + ky - (l)->pad, ix = (ox) + kx - (l)->pad;  \
-					if (iy < 0 || iy >= (l)->in_h || ix < 0 || ix >= (l)->in_w) \
-						continue;                                      \
-					size_t wi = (l)->weights +                             \
-						    (((size_t)o * (l)->ksize + ky) * (l)->ksize + kx) * \
-							    (l)->in_c + c;                     \
-					size_t xi = hwc(iy, ix, c, (l)->in_w, (l)->in_c);      \
-					size_t yi = hwc(oy, ox, o, (l)->out_w, (l)->out_c);    \
-					body;                                                  \
+/* A conv's forward pass (y set) and backward pass (dy, grad and maybe dx set) are both sums
+ * over its taps: output o at (oy, ox) times weight (o, c, ky, kx) times input c at (iy, ix).
+ * This is output (o, oy, ox)'s share. */
+static void conv_at(const layer *l, const float *p, const double *x, int o, int oy, int ox,
+		    double *y, const double *dy, double *grad, double *dx)
+{
+	int k = l->ksize;
+	size_t yi = chw(o, oy, ox, l->out_h, l->out_w);
+
+	if (y)
+		y[yi] = p[l->biases + o];
+	else
+		grad[l->biases + o] += dy[yi];
+	for (int c = 0; c < l->in_c; c++)
+		for (int ky = 0; ky < k; ky++)
+			for (int kx = 0; kx < k; kx++) {
+				int iy = oy + ky - l->pad, ix = ox + kx - l->pad;
+
+				if (iy < 0 || iy >= l->in_h || ix < 0 || ix >= l->in_w)
+					continue;
+				size_t wi = l->weights + (((size_t)o * l->in_c + c) * k + ky) * k +
+					    kx;
+				size_t xi = chw(c, iy, ix, l->in_h, l->in_w);
+
+				if (y) {
+					y[yi] += (double)p[wi] * x[xi];
+					continue;
 				}
-
-static void conv_fwd(const layer *l, const float *p, const double *x, double *y)
-{
-	for (int oy = 0; oy < l->out_h; oy++)
-		for (int ox = 0; ox < l->out_w; ox++) {
-			for (int o = 0; o < l->out_c; o++)
-				y[hwc(oy, ox, o, l->out_w, l->out_c)] = p[l->biases + o];
-			FOR_EACH_TAP(l, oy, ox, y[yi] += (double)p[wi] * x[xi]);
-		}
-}
-
-static void conv_bwd(const layer *l, const float *p, const double *x, const double *dy,
-		     double *grad, double *dx)
-{
-	for (int oy = 0; oy < l->out_h; oy++)
-		for (int ox = 0; ox < l->out_w; ox++) {
-			for (int o = 0; o < l->out_c; o++)
-				grad[l->biases + o] += dy[hwc(oy, ox, o, l->out_w, l->out_c)];
-			FOR_EACH_TAP(l, oy, ox, {
 				grad[wi] += dy[yi] * x[xi];
 				if (dx)
 					dx[xi] += dy[yi] * p[wi];
-			});
-		}
+			}
+}
+
+static void conv_taps(const layer *l, const float *p, const double *x, double *y,
+		      const double *dy, double *grad, double *dx)
+{
+	for (int o = 0; o < l->out_c; o++)
+		for (int oy = 0; oy < l->out_h; oy++)
+			for (int ox = 0; ox < l->out_w; ox++)
+				conv_at(l, p, x, o, oy, ox, y, dy, grad, dx);
 }
 
 /* The input index that wins window (oy, ox) in channel c: first maximum in row-major order. */
 static size_t pool_winner(const layer *l, const double *x, int oy, int ox, int c)
 {
-	size_t best = hwc(2 * oy, 2 * ox, c, l->in_w, l->in_c);
+	size_t best = chw(c, 2 * oy, 2 * ox, l->in_h, l->in_w);
 
 	for (int a = 1; a < 4; a++) {
-		size_t i = hwc(2 * oy + a / 2, 2 * ox + a % 2, c, l->in_w, l->in_c);
+		size_t i = chw(c, 2 * oy + a / 2, 2 * ox + a % 2, l->in_h, l->in_w);
 
 		if (x[i] > x[best])
 			best = i;
@@ -102,7 +102,8 @@ static void pool_fwd(const layer *l, const double *x, double *y)
 	for (int oy = 0; oy < l->out_h; oy++)
 		for (int ox = 0; ox < l->out_w; ox++)
 			for (int c = 0; c < l->out_c; c++)
-				y[hwc(oy, ox, c, l->out_w, l->out_c)] = x[pool_winner(l, x, oy, ox, c)];
+				y[chw(c, oy, ox, l->out_h, l->out_w)] =
+					x[pool_winner(l, x, oy, ox, c)];
 }
 
 static void pool_bwd(const layer *l, const double *x, const double *dy, double *dx)
@@ -110,7 +111,8 @@ static void pool_bwd(const layer *l, const double *x, const double *dy, double *
 	for (int oy = 0; oy < l->out_h; oy++)
 		for (int ox = 0; ox < l->out_w; ox++)
 			for (int c = 0; c < l->out_c; c++)
-				dx[pool_winner(l, x, oy, ox, c)] += dy[hwc(oy, ox, c, l->out_w, l->out_c)];
+				dx[pool_winner(l, x, oy, ox, c)] +=
+					dy[chw(c, oy, ox, l->out_h, l->out_w)];
 }
 
 void ref_forward(const layer *l, const float *params, const double *x, int batch, double *y)
@@ -124,7 +126,7 @@ void ref_forward(const layer *l, const float *params, const double *x, int batch
 		if (l->kind == LAYER_DENSE)
 			dense_fwd(l, params, xe, ye);
 		else if (l->kind == LAYER_CONV)
-			conv_fwd(l, params, xe, ye);
+			conv_taps(l, params, xe, ye, NULL, NULL, NULL);
 		else
 			pool_fwd(l, xe, ye);
 		for (size_t j = 0; l->relu && j < out; j++)
@@ -150,7 +152,7 @@ void ref_backward(const layer *l, const float *params, const double *x, const do
 		if (l->kind == LAYER_DENSE)
 			dense_bwd(l, params, xe, dye, grad, dxe);
 		else if (l->kind == LAYER_CONV)
-			conv_bwd(l, params, xe, dye, grad, dxe);
+			conv_taps(l, params, xe, NULL, dye, grad, dxe);
 		else if (dxe)
 			pool_bwd(l, xe, dye, dxe);
 	}
@@ -194,12 +196,14 @@ static uint64_t kink_pattern(const layer *layers, int count, double *const *act,
 		for (int e = 0; l->relu && e < batch; e++)
 			for (size_t j = 0; j < out; j++)
 				h = mix(h, act[i + 1][e * out + j] > 0);
-		for (int e = 0; l->kind == LAYER_POOL && e < batch; e++)
+		for (int e = 0; l->kind == LAYER_POOL && e < batch; e++) {
+			const double *in = act[i] + e * layer_in_size(l);
+
 			for (int oy = 0; oy < l->out_h; oy++)
 				for (int ox = 0; ox < l->out_w; ox++)
 					for (int c = 0; c < l->out_c; c++)
-						h = mix(h, pool_winner(l, act[i] + e * layer_in_size(l),
-								       oy, ox, c));
+						h = mix(h, pool_winner(l, in, oy, ox, c));
+		}
 	}
 	return h;
 }

@@ -43,7 +43,8 @@ static void load(dataset *d, const char *split, size_t count)
 	for (size_t i = 0; i < d->count; i++)
 		per_class[d->labels[i]]++;
 	for (int k = 0; k < 10; k++)
-		CHECK(per_class[k] == count / 10, "%s: class %d has %zu images", split, k, per_class[k]);
+		CHECK(per_class[k] == count / 10, "%s: class %d has %zu images", split, k,
+		      per_class[k]);
 	for (size_t i = 0; i < d->count * d->features; i++) {
 		lo = d->pixels[i] < lo ? d->pixels[i] : lo;
 		hi = d->pixels[i] > hi ? d->pixels[i] : hi;
@@ -99,7 +100,8 @@ int main(void)
 	double data = (double)(train.count + test.count) * (train.features + 1);
 
 	if (MEASURE_RSS)
-		CHECK(loaded - before < data + 8 * MB, "loading took %.1f MB of peak RSS for %.1f MB of data",
+		CHECK(loaded - before < data + 8 * MB,
+		      "loading took %.1f MB of peak RSS for %.1f MB of data",
 		      (loaded - before) / MB, data / MB);
 
 	size_t idx[3] = { 0, 59999, 1234 };

@@ -74,6 +74,15 @@ static void write_file(const char *name, const void *bytes, size_t len, int gz)
 	}
 }
 
+/* The pair of files of split "train", compressed or not. */
+static void write_pair(const blob *img, const blob *lab, int gz)
+{
+	write_file(gz ? "train-images-idx3-ubyte.gz" : "train-images-idx3-ubyte", img->bytes,
+		   img->len, gz);
+	write_file(gz ? "train-labels-idx1-ubyte.gz" : "train-labels-idx1-ubyte", lab->bytes,
+		   lab->len, gz);
+}
+
 static void clear_dir(void)
 {
 	const char *names[] = { "train-images-idx3-ubyte", "train-images-idx3-ubyte.gz",
@@ -94,8 +103,7 @@ static void expect_error(const char *what, blob img, blob lab, int gz, const cha
 	dataset d;
 
 	clear_dir();
-	write_file(gz ? "train-images-idx3-ubyte.gz" : "train-images-idx3-ubyte", img.bytes, img.len, gz);
-	write_file(gz ? "train-labels-idx1-ubyte.gz" : "train-labels-idx1-ubyte", lab.bytes, lab.len, gz);
+	write_pair(&img, &lab, gz);
 	path_of(path, sizeof(path), file);
 	CHECK(dataset_load_idx(&d, dir, "train", err, sizeof(err)) == -1, "%s: loaded", what);
 	CHECK(strstr(err, path), "%s: message '%s' does not name %s", what, err, path);
@@ -110,9 +118,9 @@ static void check_valid(int gz)
 	dataset d;
 
 	clear_dir();
-	write_file(gz ? "train-images-idx3-ubyte.gz" : "train-images-idx3-ubyte", img.bytes, img.len, gz);
-	write_file(gz ? "train-labels-idx1-ubyte.gz" : "train-labels-idx1-ubyte", lab.bytes, lab.len, gz);
-	CHECK(dataset_load_idx(&d, dir, "train", err, sizeof(err)) == 0, "valid (gz %d): %s", gz, err);
+	write_pair(&img, &lab, gz);
+	CHECK(dataset_load_idx(&d, dir, "train", err, sizeof(err)) == 0, "valid (gz %d): %s", gz,
+	      err);
 	CHECK(d.count == COUNT && d.rows == ROWS && d.cols == COLS && d.features == ROWS * COLS,
 	      "shape %zu x %dx%d", d.count, d.rows, d.cols);
 	CHECK(d.classes == 5, "classes %d, the largest label is 4", d.classes);
@@ -128,7 +136,8 @@ static void check_valid(int gz)
 		CHECK(y[i] == d.labels[idx[i]], "gathered label %d", y[i]);
 		for (int p = 0; p < ROWS * COLS; p++)
 			CHECK(x[i * ROWS * COLS + p] == d.pixels[idx[i] * ROWS * COLS + p] / 255.0f,
-			      "gathered pixel %d of example %zu: %g", p, idx[i], x[i * ROWS * COLS + p]);
+			      "gathered pixel %d of example %zu: %g", p, idx[i],
+			      x[i * ROWS * COLS + p]);
 	}
 	dataset_free(&d);
 	CHECK(!d.pixels && !d.labels, "dataset_free leaves pointers");
@@ -136,13 +145,14 @@ static void check_valid(int gz)
 
 static void check_corrupt(void)
 {
-	const char *images_file = "train-images-idx3-ubyte", *labels_file = "train-labels-idx1-ubyte";
+	const char *images_file = "train-images-idx3-ubyte";
+	const char *labels_file = "train-labels-idx1-ubyte";
 	blob img = images(0x803, COUNT, ROWS, COLS), lab = labels(0x801, COUNT), b;
 
 	expect_error("labels as images", images(0x801, COUNT, ROWS, COLS), lab, 0, images_file,
 		     "not an IDX image file: magic 0x00000801, expected 0x00000803");
-	expect_error("wrong label magic", img, labels(0x803, COUNT), 1, "train-labels-idx1-ubyte.gz",
-		     "not an IDX label file");
+	expect_error("wrong label magic", img, labels(0x803, COUNT), 1,
+		     "train-labels-idx1-ubyte.gz", "not an IDX label file");
 	b = img;
 	b.len -= 5;
 	expect_error("truncated pixels", b, lab, 0, images_file,
@@ -152,7 +162,8 @@ static void check_corrupt(void)
 		     "truncated: 16 bytes of IDX header expected, 3 found");
 	b = lab;
 	b.len -= 1;
-	expect_error("truncated labels", img, b, 0, labels_file, "truncated: 6 bytes of labels expected");
+	expect_error("truncated labels", img, b, 0, labels_file,
+		     "truncated: 6 bytes of labels expected");
 	expect_error("count mismatch", img, labels(0x801, COUNT - 1), 0, labels_file,
 		     "5 labels for the 6 images of");
 	expect_error("zero images", images(0x803, 0, ROWS, COLS), labels(0x801, 0), 0, images_file,
@@ -189,7 +200,8 @@ static void check_bad_gzip(void)
 
 	/* the data complete, its trailer (CRC, length) cut short */
 	write_file("train-images-idx3-ubyte.gz", gz, len - 4, 0);
-	CHECK(dataset_load_idx(&d, dir, "train", err, sizeof(err)) == -1, "gzip without trailer loaded");
+	CHECK(dataset_load_idx(&d, dir, "train", err, sizeof(err)) == -1,
+	      "gzip without trailer loaded");
 	CHECK(strstr(err, path) && strstr(err, "bad gzip data while reading the gzip trailer"),
 	      "gzip without trailer: '%s'", err);
 

@@ -50,7 +50,7 @@ static void check_layer(const char *what, layer l, int batch, int fd, uint64_t s
 {
 	uint64_t rng = seed;
 	layer_case c = { .l = l, .batch = batch };
-	size_t cols = layer_cols_floats(&l, batch);
+	size_t cols = layer_cols_floats(&l);
 
 	c.nin = (size_t)batch * layer_in_size(&l);
 	c.nout = (size_t)batch * layer_out_size(&l);
@@ -78,8 +78,9 @@ static void check_layer(const char *what, layer l, int batch, int fd, uint64_t s
 	to_double(c.x, c.nin, xd);
 	ref_forward(&l, c.params, xd, batch, yd);
 	layer_forward(&l, c.params, c.x, batch, c.y, c.cols, c.arg);
-	CHECK(normwise_error(c.y, yd, c.nout) <= REF_TOL, "%s: forward differs from the reference by %.3g",
-	      what, normwise_error(c.y, yd, c.nout));
+	CHECK(normwise_error(c.y, yd, c.nout) <= REF_TOL,
+	      "%s: forward differs from the reference by %.3g", what,
+	      normwise_error(c.y, yd, c.nout));
 	memcpy(dy, c.r, c.nout * sizeof(float));
 	to_double(c.r, c.nout, dyd);
 	ref_backward(&l, c.params, xd, yd, dyd, batch, gd, dxd);
@@ -209,7 +210,8 @@ int main(void)
 	check_layer("conv 3x3 pad 1+relu", layer_make(LAYER_CONV, 1, 6, 5, 3, 4, 3, 1, 0), 3, 0, 5);
 	check_layer("conv 3x3 pad 0", layer_make(LAYER_CONV, 0, 9, 7, 2, 3, 3, 0, 0), 2, 1, 6);
 	/* 784 positions per image: several im2col chunks per batch, the last one partial */
-	check_layer("conv 5x5 pad 2 28x28", layer_make(LAYER_CONV, 0, 28, 28, 1, 6, 5, 2, 0), 5, 1, 7);
+	check_layer("conv 5x5 pad 2 28x28", layer_make(LAYER_CONV, 0, 28, 28, 1, 6, 5, 2, 0), 5, 1,
+		    7);
 	check_layer("pool", layer_make(LAYER_POOL, 0, 6, 8, 3, 0, 0, 0, 0), 2, 1, 8);
 	check_layer("pool odd", layer_make(LAYER_POOL, 0, 5, 7, 2, 0, 0, 0, 0), 3, 1, 9);
 	check_relu();

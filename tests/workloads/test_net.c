@@ -76,7 +76,8 @@ static void check_layout(const net *n, const arch *a)
 		CHECK(l[i].weights == next, "%s: layer %d starts at %zu, not %zu", a->spec, i,
 		      l[i].weights, next);
 		if (p)
-			CHECK(l[i].biases + (size_t)l[i].out_c == next + p, "%s: layer %d biases", a->spec, i);
+			CHECK(l[i].biases + (size_t)l[i].out_c == next + p, "%s: layer %d biases",
+			      a->spec, i);
 		CHECK(i == 0 || layer_in_size(&l[i]) == layer_out_size(&l[i - 1]),
 		      "%s: layer %d takes %zu, gets %zu", a->spec, i, layer_in_size(&l[i]),
 		      layer_out_size(&l[i - 1]));
@@ -127,8 +128,8 @@ static void check_arch(const arch *a)
 	const layer *l = net_layers(n, &count);
 
 	for (int i = 0; i < count; i++)
-		fill_uniform(c.params + l[i].biases, layer_param_count(&l[i]) ? (size_t)l[i].out_c : 0,
-			     &rng, -0.1, 0.1);
+		if (layer_param_count(&l[i]))
+			fill_uniform(c.params + l[i].biases, (size_t)l[i].out_c, &rng, -0.1, 0.1);
 	fill_uniform(c.x, BATCH * INPUTS, &rng, 0, 1);
 	for (int i = 0; i < BATCH; i++)
 		c.y[i] = (uint8_t)(rng_next(&rng) % 10);
@@ -146,7 +147,8 @@ static void check_arch(const arch *a)
 	/* every parameter gets a gradient: none left over from an earlier call */
 	memset(grad, 0x7f, np * sizeof(float));
 	net_loss_grad(n, c.ws, c.params, c.x, c.y, BATCH, grad);
-	CHECK(normwise_error(grad, ref, np) <= REF_TOL, "%s: gradient not fully overwritten", a->spec);
+	CHECK(normwise_error(grad, ref, np) <= REF_TOL, "%s: gradient not fully overwritten",
+	      a->spec);
 	/* central differences on a random subset, and on every bias of every layer */
 	objective o = { ref_objective, &c, 1 };
 

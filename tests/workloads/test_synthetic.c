@@ -19,7 +19,8 @@ static void check_deterministic(void)
 	CHECK(dataset_synthetic(&a, 3000, 12, 10, 7, 99) == 0, "synthetic 3000");
 	CHECK(dataset_synthetic(&b, 3000, 12, 10, 7, 99) == 0, "synthetic 3000 again");
 	CHECK(dataset_synthetic(&c, 3000, 12, 10, 7, 100) == 0, "synthetic, seed 100");
-	CHECK(a.count == 3000 && a.rows == 12 && a.cols == 10 && a.features == 120 && a.classes == 7,
+	CHECK(a.count == 3000 && a.rows == 12 && a.cols == 10 && a.features == 120 &&
+		      a.classes == 7,
 	      "shape %zu x %dx%d, %d classes", a.count, a.rows, a.cols, a.classes);
 	CHECK(!memcmp(a.pixels, b.pixels, 3000 * 120) && !memcmp(a.labels, b.labels, 3000),
 	      "seed 99 twice gives different data");
@@ -80,10 +81,10 @@ static void check_learnable(void)
 			after_20 = net_loss(n, ws, params, x_out, y_out, HELD_OUT, NULL);
 	}
 	loss = net_loss(n, ws, params, x_out, y_out, HELD_OUT, &correct);
-	CHECK(after_20 > 0.6f * initial, "not trivial: held-out loss %.3f after 20 updates, %.3f at first",
-	      after_20, initial);
-	CHECK(loss < 0.4f * initial, "learnable: held-out loss %.3f after 300 updates, %.3f at first",
-	      loss, initial);
+	CHECK(after_20 > 0.6f * initial,
+	      "not trivial: held-out loss %.3f after 20 updates, %.3f at first", after_20, initial);
+	CHECK(loss < 0.4f * initial,
+	      "learnable: held-out loss %.3f after 300 updates, %.3f at first", loss, initial);
 	CHECK(loss > 0.05f * initial && correct < HELD_OUT,
 	      "label noise: held-out loss %.3f, %d of %d right", loss, correct, HELD_OUT);
 	free(params), free(grad), free(x), free(x_out);
