@@ -18,8 +18,8 @@
 #define EXIT_RUN_FAILED 1
 #define EXIT_USAGE 2
 #define EXIT_WATCHDOG 124
-#define SYNTHETIC_EXAMPLES 12000
-#define SYNTHETIC_HELD_OUT 2000
+#define SYNTHETIC_EXAMPLES 6000
+#define SYNTHETIC_HELD_OUT 1000
 
 enum { SLOT_READ, SLOT_GRADIENT, SLOT_APPLY, SLOTS };
 static const char *const slot_names[SLOTS] = {"read", "gradient", "apply"};
@@ -39,9 +39,6 @@ static void on_worker_start(void *arg, int id)
 {
 	run_ctx *x = arg;
 	pin_self(x->opt->pinning, id);
-	if (x->opt->hang && id == 0)
-		for (;;)
-			pause(); /* test hook: a run that never ends */
 	if (x->counting)
 		x->sets[id] = counter_set_create(slot_names, SLOTS);
 }
@@ -376,6 +373,7 @@ static train_config make_config(const train_options *o, const net *n, const run_
 	memcpy(c.targets, o->targets, sizeof c.targets);
 	c.time_limit_s = o->time_limit_s;
 	c.abort_at_update = o->abort_at_update;
+	c.hang_at_update = o->hang_at_update;
 	c.hooks = (train_hooks){
 		.arg = x,
 		.worker_start = on_worker_start,

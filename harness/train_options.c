@@ -253,11 +253,9 @@ static int set_abort_at(train_options *o, const char *v, char *err, size_t errle
 	return parse_u64("debug-abort-at-update", v, 0, UINT64_MAX, &o->abort_at_update, err, errlen);
 }
 
-static int set_hang(train_options *o, const char *v, char *err, size_t errlen)
+static int set_hang_at(train_options *o, const char *v, char *err, size_t errlen)
 {
-	(void)v, (void)err, (void)errlen;
-	o->hang = 1;
-	return 0;
+	return parse_u64("debug-hang-at-update", v, 0, UINT64_MAX, &o->hang_at_update, err, errlen);
 }
 
 const train_option train_option_table[] = {
@@ -285,7 +283,7 @@ const train_option train_option_table[] = {
 	 set_steps_per_epoch, 1},
 	{"arch", "NET", "mlp:3x128", "mlp:LxU, cnn or lenet", set_arch, 1},
 	{"data", "D", "fashion-mnist",
-	 "fashion-mnist (" DATASET_FASHION_MNIST_DIR "), synthetic (12000 seeded 28x28 images, 2000 "
+	 "fashion-mnist (" DATASET_FASHION_MNIST_DIR "), synthetic (6000 seeded 28x28 images, 1000 "
 	 "held out) or a directory of MNIST-format files",
 	 set_data, 1},
 	{"pinning", "P", "compact", "worker placement on PUs: compact, scatter or none", set_pinning, 1},
@@ -304,8 +302,8 @@ const train_option train_option_table[] = {
 	{"quiet", NULL, "off", "no progress line", set_quiet, 0},
 	{"debug-abort-at-update", "N", "0", "test hook: abort() after update N (a crashing run)",
 	 set_abort_at, 1},
-	{"debug-hang", NULL, "off", "test hook: hang before training (a run that never ends)", set_hang,
-	 1},
+	{"debug-hang-at-update", "N", "0",
+	 "test hook: the worker that applies update N never returns (a hung run)", set_hang_at, 1},
 };
 const size_t train_option_count = sizeof(train_option_table) / sizeof(train_option_table[0]);
 
@@ -468,7 +466,7 @@ cJSON *train_options_config_json(const train_options *o, uint64_t epochs, uint64
 	cJSON_AddNumberToObject(c, "time_limit_s", o->time_limit_s);
 	if (o->abort_at_update)
 		cJSON_AddNumberToObject(c, "debug_abort_at_update", (double)o->abort_at_update);
-	if (o->hang)
-		cJSON_AddTrueToObject(c, "debug_hang");
+	if (o->hang_at_update)
+		cJSON_AddNumberToObject(c, "debug_hang_at_update", (double)o->hang_at_update);
 	return c;
 }

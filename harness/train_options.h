@@ -42,7 +42,7 @@ typedef struct {
 	char output[PATH_MAX];     /* "" or "-": stdout */
 	int quiet;
 	uint64_t abort_at_update;  /* test hook: abort() there */
-	int hang;                  /* test hook: never start training */
+	uint64_t hang_at_update;   /* test hook: a worker hangs there */
 } train_options;
 
 typedef struct {

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "primitives/cacheline.h"
 #include "workloads/rng.h"
@@ -342,6 +343,8 @@ static void worker_loop(worker *w, model_worker *mw)
 		uint64_t number = update_number(t, w->id, version, u.tau);
 		if (c->abort_at_update && number + 1 >= c->abort_at_update)
 			abort(); /* test hook: a run that crashes */
+		while (c->hang_at_update && number + 1 >= c->hang_at_update)
+			pause(); /* test hook: a run that hangs */
 		step_policy_observe(t->step, u.tau);
 		account(w, number, loss);
 		close_slices(w, number);

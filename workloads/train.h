@@ -105,6 +105,7 @@ typedef struct {
 	double time_limit_s;       /* 0: none */
 	double progress_interval_s;/* 0: 0.25 */
 	uint64_t abort_at_update;  /* test hook: abort() once this many updates are applied; 0 off */
+	uint64_t hang_at_update;   /* test hook: the worker that applies it never returns; 0 off */
 	train_hooks hooks;
 } train_config;
 

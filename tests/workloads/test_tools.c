@@ -1,0 +1,431 @@
+/* sgdsync-train and sgdsync-sweep as a user runs them: bad options, the run's JSON (every key
+ * of formats §3), divergence, Fashion-MNIST accuracy, and sweeps that crash, hang, are killed
+ * midway and resumed. The binaries' paths come from CMake (TRAIN_EXE, SWEEP_EXE).
+ *
+ * Runs use the synthetic data, mlp:1x16 and a few hundred updates: about half a second each in
+ * a release build, a few seconds under ThreadSanitizer (mostly generating the data). */
+
+#include <dirent.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "harness/bench_exec.h"
+
+static char dir[64];
+
+static char *path_in(const char *name)
+{
+	static char buf[8][320];
+	static int next;
+	char *p = buf[next++ % 8];
+	snprintf(p, 320, "%s/%s", dir, name);
+	return p;
+}
+
+static cJSON *load_json(const char *path)
+{
+	char *text = bench_exec_slurp(path);
+	CHECK(text, "cannot read %s", path);
+	cJSON *doc = cJSON_Parse(text);
+	CHECK(doc, "%s does not parse", path);
+	free(text);
+	return doc;
+}
+
+static const cJSON *get(const cJSON *o, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+	CHECK(v, "missing key \"%s\"", key);
+	return v;
+}
+
+static void has_keys(const cJSON *o, const char *what, const char *const *keys)
+{
+	CHECK(cJSON_IsObject(o), "%s is an object", what);
+	for (int i = 0; keys[i]; i++)
+		CHECK(cJSON_GetObjectItemCaseSensitive(o, keys[i]), "%s lacks \"%s\"", what, keys[i]);
+}
+
+/* Runs a tool with args (NULL-terminated after argv[0]); returns the exit status. */
+static int tool(const char *exe, const char *const *args, const char *out)
+{
+	char *argv[64];
+	int n = 0;
+	argv[n++] = (char *)exe;
+	for (int i = 0; args[i]; i++)
+		argv[n++] = (char *)args[i];
+	argv[n] = NULL;
+	return bench_exec(argv, out, path_in("stderr.txt"));
+}
+
+static char *stderr_text(void)
+{
+	char *t = bench_exec_slurp(path_in("stderr.txt"));
+	CHECK(t, "no stderr file");
+	return t;
+}
+
+/* ---- sgdsync-train ---- */
+
+static void test_bad_options(void)
+{
+	const char *const bad[][4] = {
+		{"--batch", "0", "--batch", NULL},     {"--method", "spin", "--method", NULL},
+		{"--eta", "-1", "--eta", NULL},        {"--backoff", "exp:bse=1", "--backoff", NULL},
+		{"--data", "/nonexistent", "--data", NULL}, {"--arch", "mlp:9", "--arch", NULL},
+		{"--targets", "0.5,3", "--targets", NULL}, {"--step-policy", "tails", "--step-policy", NULL},
+		{"--frobnicate", "1", "frobnicate", NULL}, {"--counters", "papi", "--counters", NULL},
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		const char *args[] = {bad[i][0], bad[i][1], NULL};
+		int st = tool(TRAIN_EXE, args, NULL);
+		char *err = stderr_text();
+		CHECK(st == 2, "%s %s: exit %d, want 2", bad[i][0], bad[i][1], st);
+		CHECK(strstr(err, bad[i][2]), "%s %s: the message names the option: %s", bad[i][0],
+		      bad[i][1], err);
+		free(err);
+	}
+	const char *help[] = {"--help", NULL};
+	CHECK(tool(TRAIN_EXE, help, path_in("help.txt")) == 0, "--help exits 0");
+	char *text = bench_exec_slurp(path_in("help.txt"));
+	const char *options[] = {"--method", "--threads", "--backoff", "--lock", "--persistence",
+				 "--alloc", "--batch", "--eta", "--epochs", "--steps ",
+				 "--steps-per-epoch", "--arch", "--data", "--pinning", "--placement",
+				 "--step-policy", "--seed", "--targets", "--counters", "--time-limit",
+				 "--output", "--quiet", NULL};
+	for (int i = 0; options[i]; i++)
+		CHECK(strstr(text, options[i]), "--help documents %s", options[i]);
+	int defaults = 0;
+	for (const char *p = text; (p = strstr(p, "(default: ")); p++)
+		defaults++;
+	CHECK(defaults >= 22, "--help gives every default (%d)", defaults);
+	free(text);
+}
+
+static void check_histogram(const cJSON *h, const char *what)
+{
+	static const char *const keys[] = {"counts", "overflow", "overflow_from", "mean", "p50",
+					   "p99", "max", NULL};
+	has_keys(h, what, keys);
+}
+
+/* Every key of formats §3, at every level. */
+static void check_run_document(const cJSON *d, const char *method)
+{
+	static const char *const top[] = {"format", "version", "environment", "config", "outcome",
+					  "outcome_detail", "initial_loss", "epochs", "curve",
+					  "targets", "totals", "staleness", "cas_attempts",
+					  "per_thread", "memory", "counters", NULL};
+	static const char *const config[] = {"method", "threads", "backoff", "lock", "persistence",
+					     "alloc", "batch", "eta", "step_policy", "arch", "data",
+					     "epochs", "steps_per_epoch", "seed", "targets",
+					     "pinning", "placement", "counters", "time_limit_s", NULL};
+	static const char *const env[] = {"cpu_model", "kernel", "hostname", "compiler", "cflags",
+					  "build_type", "topology", "placement", "versions",
+					  "counters", "git_commit", "date", "command_line", NULL};
+	static const char *const epoch[] = {"epoch", "updates", "wall_s", "train_loss", "test_loss",
+					    "test_accuracy", "updates_per_s", NULL};
+	static const char *const point[] = {"updates", "wall_s", "loss", NULL};
+	static const char *const target[] = {"fraction", "loss", "reached", "wall_s", "updates", NULL};
+	static const char *const totals[] = {"applied", "dropped", "wall_s", "updates_per_s", NULL};
+	static const char *const thread[] = {"thread", "applied", "cpu", NULL};
+	static const char *const memory[] = {"peak_rss_bytes", "peak_live_vectors", NULL};
+	static const char *const counters[] = {"per_update", "unavailable", NULL};
+	has_keys(d, "the run", top);
+	CHECK(strcmp(get(d, "format")->valuestring, "sgdsync-train") == 0 &&
+		      get(d, "version")->valueint == 1,
+	      "format and version");
+	has_keys(get(d, "config"), "config", config);
+	has_keys(get(d, "environment"), "environment", env);
+	CHECK(strcmp(get(get(d, "config"), "method")->valuestring, method) == 0, "config method");
+	const cJSON *e;
+	cJSON_ArrayForEach(e, get(d, "epochs")) has_keys(e, "an epoch", epoch);
+	cJSON_ArrayForEach(e, get(d, "curve")) has_keys(e, "a curve point", point);
+	cJSON_ArrayForEach(e, get(d, "targets")) has_keys(e, "a target", target);
+	cJSON_ArrayForEach(e, get(d, "per_thread")) has_keys(e, "a thread", thread);
+	has_keys(get(d, "totals"), "totals", totals);
+	has_keys(get(d, "memory"), "memory", memory);
+	has_keys(get(d, "counters"), "counters", counters);
+	check_histogram(get(d, "staleness"), "staleness");
+	if (strcmp(method, "leashed") == 0)
+		check_histogram(get(d, "cas_attempts"), "cas_attempts");
+	else
+		CHECK(cJSON_IsNull(get(d, "cas_attempts")), "cas_attempts null for %s", method);
+	CHECK(cJSON_GetArraySize(get(d, "targets")) == 2, "two default targets");
+}
+
+static void test_run_json(void)
+{
+	const char *methods[] = {"mutex", "leashed"};
+	for (int m = 0; m < 2; m++) {
+		const char *args[] = {"--method", methods[m], "--threads", "1", "--data", "synthetic",
+				      "--arch", "mlp:1x16", "--batch", "16", "--eta", "0.05",
+				      "--steps", "300", "--steps-per-epoch", "100", "--counters",
+				      m == 0 ? "auto" : "none", "--output", path_in("run.json"), NULL};
+		int st = tool(TRAIN_EXE, args, NULL);
+		char *err = stderr_text();
+		CHECK(st == 0, "%s run: exit %d: %s", methods[m], st, err);
+		free(err);
+		cJSON *d = load_json(path_in("run.json"));
+		check_run_document(d, methods[m]);
+		const cJSON *tot = get(d, "totals"), *stale = get(d, "staleness");
+		CHECK(get(tot, "applied")->valuedouble == 300, "300 updates applied");
+		CHECK(get(stale, "max")->valuedouble == 0 && cJSON_GetArraySize(get(stale, "counts")) == 1 &&
+			      cJSON_GetArrayItem(get(stale, "counts"), 0)->valuedouble == 300,
+		      "%s, one thread: staleness 0 for all 300 updates", methods[m]);
+		CHECK(cJSON_GetArraySize(get(d, "epochs")) == 3, "3 epochs");
+		if (m == 0) {
+			const cJSON *per = get(get(d, "counters"), "per_update");
+			CHECK(cJSON_GetObjectItemCaseSensitive(per, "read") &&
+				      cJSON_GetObjectItemCaseSensitive(per, "gradient") &&
+				      cJSON_GetObjectItemCaseSensitive(per, "apply"),
+			      "counters per phase");
+			CHECK(get(get(per, "primitive"), "lock-acquisitions")->valuedouble == 2,
+			      "a read and an apply lock per update");
+		}
+		cJSON_Delete(d);
+	}
+}
+
+static void test_diverged_run(void)
+{
+	const char *args[] = {"--method", "hogwild", "--threads", "2", "--data", "synthetic", "--arch",
+			      "mlp:1x16", "--eta", "10000", "--steps", "2000", "--counters", "none",
+			      "--output", path_in("diverged.json"), NULL};
+	int st = tool(TRAIN_EXE, args, NULL);
+	CHECK(st == 0, "a diverged run is a completed run: exit %d", st);
+	cJSON *d = load_json(path_in("diverged.json"));
+	CHECK(strcmp(get(d, "outcome")->valuestring, "diverged") == 0, "outcome %s (%s)",
+	      get(d, "outcome")->valuestring, get(d, "outcome_detail")->valuestring);
+	CHECK(get(get(d, "totals"), "applied")->valuedouble < 2000, "stopped early");
+	cJSON_Delete(d);
+}
+
+static void test_fashion_mnist(void)
+{
+	struct stat st;
+	if (stat(DATASET_DIR "/train-images-idx3-ubyte.gz", &st) != 0) {
+		printf("Fashion-MNIST not installed in %s: skipping its run\n", DATASET_DIR);
+		return;
+	}
+	const char *args[] = {"--method", "leashed", "--threads", "2", "--arch", "mlp:1x32", "--batch",
+			      "64", "--eta", "0.05", "--steps", "600", "--steps-per-epoch", "600",
+			      "--counters", "none", "--output", path_in("fashion.json"), NULL};
+	int rc = tool(TRAIN_EXE, args, NULL);
+	CHECK(rc == 0, "Fashion-MNIST run: exit %d", rc);
+	cJSON *d = load_json(path_in("fashion.json"));
+	const cJSON *ep = cJSON_GetArrayItem(get(d, "epochs"), 0);
+	double acc = get(ep, "test_accuracy")->valuedouble;
+	printf("Fashion-MNIST, mlp:1x32, 600 updates of 64: held-out accuracy %.3f\n", acc);
+	CHECK(acc > 0.6, "held-out accuracy %g, chance 0.1", acc);
+	cJSON_Delete(d);
+}
+
+/* ---- sgdsync-sweep ---- */
+
+typedef struct {
+	int n;
+	char keys[64][128];
+	cJSON *records[64];
+} sweep_file;
+
+static void read_sweep(const char *path, sweep_file *f)
+{
+	char *text = bench_exec_slurp(path);
+	CHECK(text, "cannot read %s", path);
+	f->n = 0;
+	for (char *save = NULL, *line = strtok_r(text, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save)) {
+		CHECK(f->n < 64, "too many records");
+		cJSON *r = cJSON_Parse(line);
+		CHECK(r, "record %d parses", f->n + 1);
+		CHECK(strcmp(get(r, "format")->valuestring, "sgdsync-sweep") == 0, "record format");
+		static const char *const keys[] = {"format", "version", "key", "config", "repetition",
+						   "outcome", "exit_status", "signal", "wall_s",
+						   "result", NULL};
+		has_keys(r, "a record", keys);
+		snprintf(f->keys[f->n], sizeof f->keys[0], "%s", get(r, "key")->valuestring);
+		f->records[f->n++] = r;
+	}
+	free(text);
+}
+
+static void free_sweep(sweep_file *f)
+{
+	for (int i = 0; i < f->n; i++)
+		cJSON_Delete(f->records[i]);
+	f->n = 0;
+}
+
+static void test_sweep_crash_and_hang(void)
+{
+	const char *out = path_in("crash.jsonl");
+	const char *args[] = {"--output", out, "--methods=leashed", "--threads=2",
+			      "--data=synthetic", "--arch=mlp:1x16", "--steps=300", "--batch=16",
+			      "--counters=none", "--debug-abort-at-update=0,40", "--quiet", NULL};
+	int st = tool(SWEEP_EXE, args, NULL);
+	CHECK(st == 0, "sweep with crashing runs: exit %d", st);
+	sweep_file f;
+	read_sweep(out, &f);
+	CHECK(f.n == 2, "2 records, %d", f.n);
+	int crashed = 0, completed = 0;
+	for (int i = 0; i < f.n; i++) {
+		const cJSON *r = f.records[i];
+		int aborts = cJSON_GetObjectItemCaseSensitive(get(r, "config"), "debug_abort_at_update") != NULL;
+		const char *outcome = get(r, "outcome")->valuestring;
+		if (aborts) {
+			crashed++;
+			CHECK(strcmp(outcome, "crashed") == 0 && cJSON_IsNull(get(r, "result")) &&
+				      cJSON_IsNull(get(r, "exit_status")) &&
+				      strcmp(get(r, "signal")->valuestring, "SIGABRT") == 0,
+			      "an aborting run is recorded crashed by SIGABRT (%s)", outcome);
+		} else {
+			completed++;
+			CHECK(cJSON_IsObject(get(r, "result")) && get(r, "exit_status")->valueint == 0 &&
+				      strcmp(outcome, "crashed") != 0,
+			      "the other runs complete (%s)", outcome);
+		}
+	}
+	CHECK(crashed == 1 && completed == 1, "%d crashed, %d completed", crashed, completed);
+	free_sweep(&f);
+
+	const char *hang_out = path_in("hang.jsonl");
+	const char *hang[] = {"--output", hang_out, "--method=hogwild", "--threads=2",
+			      "--data=synthetic", "--arch=mlp:1x16", "--steps=1000000",
+			      "--counters=none", "--time-limit=1", "--grace=1",
+			      "--debug-hang-at-update=20", "--quiet", NULL};
+	st = tool(SWEEP_EXE, hang, NULL);
+	CHECK(st == 0, "sweep with a hanging run: exit %d", st);
+	read_sweep(hang_out, &f);
+	CHECK(f.n == 1 && strcmp(get(f.records[0], "outcome")->valuestring, "timeout") == 0 &&
+		      strcmp(get(f.records[0], "signal")->valuestring, "SIGKILL") == 0,
+	      "a hung run is killed and recorded as timeout");
+	free_sweep(&f);
+}
+
+static int count_lines(const char *path)
+{
+	char *text = bench_exec_slurp(path);
+	int n = 0;
+	for (char *p = text; p && *p; p++)
+		n += *p == '\n';
+	free(text);
+	return n;
+}
+
+/* Kills the sweep after k records, restarts it, and counts keys: none repeated, none missing. */
+static void test_sweep_resume(void)
+{
+	const char *out = path_in("resume.jsonl");
+	const char *argv[] = {SWEEP_EXE, "--output", out, "--methods=sync,leashed",
+			      "--threads=1,2", "--data=synthetic", "--arch=mlp:1x16", "--steps=200",
+			      "--batch=16", "--counters=none", "--quiet", NULL};
+	pid_t pid = fork();
+	if (pid == 0) {
+		int null = open("/dev/null", O_WRONLY);
+		dup2(null, 1);
+		dup2(null, 2);
+		execv(argv[0], (char **)argv);
+		_exit(127);
+	}
+	struct timespec tick = {0, 10000000};
+	for (int waited = 0; count_lines(out) < 2 && waited < 30000; waited += 10)
+		nanosleep(&tick, NULL);
+	CHECK(count_lines(out) >= 2, "two records before the kill");
+	kill(pid, SIGKILL);
+	int status;
+	waitpid(pid, &status, 0);
+	int before = count_lines(out);
+	CHECK(before < 4, "killed midway (%d of 4 records)", before);
+
+	/* A torn last line, as if the machine had gone down mid-write: cut off on resume. */
+	FILE *f = fopen(out, "a");
+	fputs("{\"format\":\"sgdsync-sweep\",\"key\":\"torn", f);
+	fclose(f);
+
+	CHECK(bench_exec((char **)argv, NULL, path_in("stderr.txt")) == 0, "the resumed sweep exits 0");
+	sweep_file s;
+	read_sweep(out, &s);
+	CHECK(s.n == 4, "4 records after the resume, %d", s.n);
+	for (int i = 0; i < s.n; i++)
+		for (int j = i + 1; j < s.n; j++)
+			CHECK(strcmp(s.keys[i], s.keys[j]) != 0, "key %s recorded twice", s.keys[i]);
+	/* Every configuration of the grid is there: the dry run lists the keys, all done. */
+	const char *dry[] = {SWEEP_EXE, "--output", out, "--methods=sync,leashed",
+			     "--threads=1,2", "--data=synthetic", "--arch=mlp:1x16", "--steps=200",
+			     "--batch=16", "--counters=none", "--dry-run", NULL};
+	CHECK(bench_exec((char **)dry, path_in("dry.txt"), path_in("stderr.txt")) == 0, "dry run");
+	char *list = bench_exec_slurp(path_in("dry.txt"));
+	int listed = 0;
+	for (char *p = list; (p = strstr(p, " (done) ")); p++)
+		listed++;
+	CHECK(listed == 4, "the dry run finds all 4 keys done (%d)", listed);
+	free(list);
+	free_sweep(&s);
+}
+
+static void test_sweep_bad_input(void)
+{
+	const char *conf = path_in("bad.conf");
+	FILE *f = fopen(conf, "w");
+	fputs("# a sweep\nmethods = mutex, leashed\n\nthreads = 1, 2\nbogus = 3\n", f);
+	fclose(f);
+	const char *a1[] = {"--output", path_in("x.jsonl"), "--config", conf, NULL};
+	CHECK(tool(SWEEP_EXE, a1, NULL) == 2, "unknown key: exit 2");
+	char *err = stderr_text();
+	CHECK(strstr(err, "bad.conf:5") && strstr(err, "bogus"), "names line and key: %s", err);
+	free(err);
+
+	f = fopen(conf, "w");
+	fputs("methods = mutex\neta = 0.01, fast\n", f);
+	fclose(f);
+	CHECK(tool(SWEEP_EXE, a1, NULL) == 2, "bad value: exit 2");
+	err = stderr_text();
+	CHECK(strstr(err, "bad.conf:2") && strstr(err, "--eta") && strstr(err, "fast"),
+	      "names line, option and value: %s", err);
+	free(err);
+
+	const char *a2[] = {"--output", path_in("x.jsonl"), "--threads=1,zero", NULL};
+	CHECK(tool(SWEEP_EXE, a2, NULL) == 2, "bad flag value: exit 2");
+	err = stderr_text();
+	CHECK(strstr(err, "--threads") && strstr(err, "zero"), "names the flag: %s", err);
+	free(err);
+	const char *a3[] = {"--methods=mutex", NULL};
+	CHECK(tool(SWEEP_EXE, a3, NULL) == 2, "no output: exit 2");
+
+	/* A file that is not ours is never appended to. */
+	f = fopen(path_in("notours.jsonl"), "w");
+	fputs("{\"hello\": 1}\n", f);
+	fclose(f);
+	const char *a4[] = {"--output", path_in("notours.jsonl"), "--methods=mutex", NULL};
+	CHECK(tool(SWEEP_EXE, a4, NULL) == 1, "foreign output: exit 1");
+	CHECK(count_lines(path_in("notours.jsonl")) == 1, "foreign output untouched");
+}
+
+static void remove_dir(void)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	while (d && (e = readdir(d)))
+		if (e->d_name[0] != '.')
+			unlink(path_in(e->d_name));
+	if (d)
+		closedir(d);
+	rmdir(dir);
+}
+
+int main(void)
+{
+	snprintf(dir, sizeof dir, "/tmp/sgdsync-test-tools-XXXXXX");
+	CHECK(mkdtemp(dir), "temporary directory");
+	test_bad_options();
+	test_run_json();
+	test_diverged_run();
+	test_fashion_mnist();
+	test_sweep_bad_input();
+	test_sweep_crash_and_hang();
+	test_sweep_resume();
+	remove_dir();
+	CHECK_DONE();
+}
