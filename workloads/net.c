@@ -110,28 +110,36 @@ static int image_input(net *n, int min_side, char *err, size_t errlen)
 	return 0;
 }
 
+/* cnn and lenet: two stages of conv (ReLU) + pool, then a dense ReLU layer. */
+typedef struct {
+	const char *name;
+	int min_side;        /* the smallest image both stages fit */
+	int ksize;
+	int maps[2], pad[2]; /* per stage */
+	int dense;
+} conv_net;
+
+static const conv_net conv_nets[] = {
+	{ "cnn", 4, 3, { 4, 8 }, { 1, 1 }, 128 },
+	{ "lenet", 12, 5, { 6, 16 }, { 2, 0 }, 120 },
+};
+
 static int build_spec(net *n, const char *spec, char *err, size_t errlen)
 {
 	if (!strncmp(spec, "mlp:", 4))
 		return build_mlp(n, spec, err, errlen);
-	if (!strcmp(spec, "cnn")) {
-		if (image_input(n, 4, err, errlen))
+	for (size_t i = 0; i < sizeof(conv_nets) / sizeof(conv_nets[0]); i++) {
+		const conv_net *c = &conv_nets[i];
+
+		if (strcmp(spec, c->name))
+			continue;
+		if (image_input(n, c->min_side, err, errlen))
 			return -1;
-		net_add(n, LAYER_CONV, 1, 4, 3, 1);
-		net_add(n, LAYER_POOL, 0, 0, 0, 0);
-		net_add(n, LAYER_CONV, 1, 8, 3, 1);
-		net_add(n, LAYER_POOL, 0, 0, 0, 0);
-		net_add(n, LAYER_DENSE, 1, 128, 0, 0);
-		return 0;
-	}
-	if (!strcmp(spec, "lenet")) {
-		if (image_input(n, 12, err, errlen))
-			return -1;
-		net_add(n, LAYER_CONV, 1, 6, 5, 2);
-		net_add(n, LAYER_POOL, 0, 0, 0, 0);
-		net_add(n, LAYER_CONV, 1, 16, 5, 0);
-		net_add(n, LAYER_POOL, 0, 0, 0, 0);
-		net_add(n, LAYER_DENSE, 1, 120, 0, 0);
+		for (int stage = 0; stage < 2; stage++) {
+			net_add(n, LAYER_CONV, 1, c->maps[stage], c->ksize, c->pad[stage]);
+			net_add(n, LAYER_POOL, 0, 0, 0, 0);
+		}
+		net_add(n, LAYER_DENSE, 1, c->dense, 0, 0);
 		return 0;
 	}
 	snprintf(err, errlen, "unknown net '%s': use mlp:LxU (e.g. mlp:3x128), cnn or lenet", spec);
