@@ -244,7 +244,7 @@ static size_t aligned_floats(size_t count)
 static size_t ws_layout(net_ws *ws, float *base)
 {
 	const net *n = ws->n;
-	size_t used = 0, widest = n->inputs, cols = 0;
+	size_t used = 0, widest = 0, cols = 0; /* widest output: nobody needs dLoss/dx */
 
 	for (int i = 0; i < n->nlayers; i++) {
 		const layer *l = &n->layers[i];
@@ -259,9 +259,7 @@ static size_t ws_layout(net_ws *ws, float *base)
 			used += aligned_floats((out + sizeof(float) - 1) / sizeof(float));
 		}
 		widest = widest > layer_out_size(l) ? widest : layer_out_size(l);
-		size_t c = layer_cols_floats(l);
-
-		cols = cols > c ? cols : c;
+		cols = cols > layer_cols_floats(l) ? cols : layer_cols_floats(l);
 	}
 	for (int g = 0; g < 2; g++) {
 		if (base)
