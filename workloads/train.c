@@ -1,6 +1,5 @@
 #include "workloads/train.h"
 
-#include <errno.h>
 #include <math.h>
 #include <pthread.h>
 #include <sched.h>
@@ -81,16 +80,10 @@ struct trainer {
 
 static const char *const outcome_names[TRAIN_OUTCOME_COUNT] = {"converged", "not-converged",
 							       "diverged"};
-static const char *const phase_names[TRAIN_PHASE_COUNT] = {"read", "gradient", "apply", "other"};
 
 const char *train_outcome_name(train_outcome o)
 {
 	return o < TRAIN_OUTCOME_COUNT ? outcome_names[o] : "unknown";
-}
-
-const char *train_phase_name(train_phase p)
-{
-	return p < TRAIN_PHASE_COUNT ? phase_names[p] : "unknown";
 }
 
 void train_split_holdout(const dataset *all, size_t holdout, dataset *train, dataset *test)
@@ -252,12 +245,6 @@ static void worker_teardown(worker *w)
 	free(w->y);
 	free(w->grad);
 	net_ws_destroy(w->ws);
-	w->perm = NULL;
-	w->idx = NULL;
-	w->x = NULL;
-	w->y = NULL;
-	w->grad = NULL;
-	w->ws = NULL;
 }
 
 static void take_snapshots(worker *w, const float *params)
@@ -596,9 +583,14 @@ static void collect(trainer *t, train_result *r, uint64_t end_ns, net_ws *ws)
 		}
 	}
 	uint64_t end_updates = updates_numbered(t);
+	/* A worker can be preempted between winning a slice and reading the clock, so a later
+	 * slice may carry an earlier time: a slice ends no earlier than the one before it. */
+	uint64_t closed = atomic_load_explicit(&t->closed, memory_order_relaxed);
+	for (uint64_t j = 1; j < closed; j++)
+		if (t->slice_end_ns[j] < t->slice_end_ns[j - 1])
+			t->slice_end_ns[j] = t->slice_end_ns[j - 1];
 	/* Epochs closed but whose closer never read again: θ as the run left it. */
-	uint64_t closed_epochs =
-		epochs_complete(t, atomic_load_explicit(&t->closed, memory_order_relaxed));
+	uint64_t closed_epochs = epochs_complete(t, closed);
 	float *final = NULL;
 	for (uint64_t e = 0; e < closed_epochs; e++) {
 		if (t->snap_taken[e])

@@ -165,7 +165,6 @@ typedef struct {
 void train_split_holdout(const dataset *all, size_t holdout, dataset *train, dataset *test);
 
 const char *train_outcome_name(train_outcome o);
-const char *train_phase_name(train_phase p);
 
 /* Defaults: the method's model defaults, step policy none, batch 64, eta 0.01, 5 epochs,
  * targets 0.5 and 0.25, seed 1; net and data unset. */
