@@ -622,14 +622,17 @@ typedef struct {
 	int tty, quiet;
 	size_t total, done_before, finished, ran;
 	double ran_s;          /* wall time of the runs finished in this session */
+	double drawn_s;        /* when the bar was last drawn */
 	const char *current;
 } progress;
 
 static void progress_draw(void *arg, double running_s)
 {
 	progress *p = arg;
-	if (!p->tty || p->quiet)
+	double now = now_s();
+	if (!p->tty || p->quiet || now - p->drawn_s < 0.25)
 		return;
+	p->drawn_s = now;
 	size_t done = p->done_before + p->finished;
 	int width = 30, fill = p->total ? (int)(width * done / p->total) : width;
 	char eta[32] = "?";

@@ -94,15 +94,16 @@ static void on_progress(void *arg, const train_progress *p)
 	run_ctx *x = arg;
 	if (!x->progress)
 		return;
-	double rate = p->elapsed_s > 0 ? (double)p->updates / p->elapsed_s : 0.0;
-	double left = p->total > p->updates && rate > 0 ? (double)(p->total - p->updates) / rate : 0.0;
+	uint64_t done = p->updates < p->total ? p->updates : p->total; /* in flight beyond it */
+	double rate = p->elapsed_s > 0 ? (double)done / p->elapsed_s : 0.0;
+	double left = rate > 0 ? (double)(p->total - done) / rate : 0.0;
 	if (x->opt->time_limit_s > 0 && p->elapsed_s + left > x->opt->time_limit_s)
 		left = x->opt->time_limit_s - p->elapsed_s;
 	char eta[32];
 	format_duration(eta, sizeof eta, left);
 	fprintf(stderr, "\r\033[Kepoch %llu/%llu  update %llu/%llu  loss %.4f  %.0f updates/s  ETA %s",
 		(unsigned long long)p->epoch, (unsigned long long)p->epochs,
-		(unsigned long long)p->updates, (unsigned long long)p->total, p->loss, rate, eta);
+		(unsigned long long)done, (unsigned long long)p->total, p->loss, rate, eta);
 	fflush(stderr);
 }
 
