@@ -266,3 +266,26 @@ def backoff_name(spec):
 
 def is_no_backoff(spec):
     return backoff_name(spec) == "none"
+
+
+def split_series(items, params_of, limit=8):
+    """Splits series too many for one panel by the argument with the most values, until no
+    panel holds more than `limit`: [(fixed arguments, items)]."""
+    if len(items) <= limit:
+        return [({}, items)]
+    values = defaultdict(set)
+    for it in items:
+        for k, v in params_of(it).items():
+            values[k].add(v)
+    varying = [k for k, vs in values.items() if len(vs) > 1]
+    if not varying:
+        return [({}, items)]
+    key = max(varying, key=lambda k: (len(values[k]), k))
+    groups = {}
+    for it in items:
+        groups.setdefault(params_of(it).get(key), []).append(it)
+    out = []
+    for v, members in groups.items():
+        for fixed, sub in split_series(members, lambda it: {k: x for k, x in params_of(it).items() if k != key}, limit):
+            out.append(({key: v, **fixed}, sub))
+    return out

@@ -128,16 +128,16 @@ def _want_log(panels):
 
 
 def _legend_entries(panels):
-    """{label: Line} over all panels, or None when one label has two looks (then each panel
-    keeps its own legend)."""
-    entries = {}
+    """{label: Line} over all panels when every label has one look and every look one label,
+    so one legend can serve all panels; else None (each panel keeps its own legend)."""
+    entries, owners = {}, {}
     for panel in panels:
         for line in panel.lines:
             if not line.label:
                 continue
             look = (line.color, line.style, line.marker)
-            if entries.setdefault(line.label, line) is not line and \
-                    (entries[line.label].color, entries[line.label].style, entries[line.label].marker) != look:
+            first = entries.setdefault(line.label, line)
+            if (first.color, first.style, first.marker) != look or owners.setdefault(look, line.label) != line.label:
                 return None
     return entries
 

@@ -149,18 +149,21 @@ def throughput(ctx):
             by_prim[next(iter(by_t.values()))[0].primitive].append((name, by_t))
         panels = []
         rows = []
-        for prim, members in by_prim.items():
-            common, labels = an.distinct_labels([an.series_parts(by_t[min(by_t)][0]) for _, by_t in members])
-            colors = plots.palette(labels)
-            lines = []
-            for lab, (name, by_t) in zip(labels, members):
-                vals = {t: [p.throughput for p in ps] for t, ps in by_t.items()}
-                lines.append(_median_line(lab if len(members) > 1 else "", vals, colors[lab]))
-                t1, tmax = min(vals), max(vals)
-                m1, mmax = an.spread(vals[t1])[0], an.spread(vals[tmax])[0]
-                rows.append([name, t1, si(m1), tmax, si(mmax),
-                             fmt(mmax / m1) if m1 and mmax and tmax != t1 else "–"])
-            panels.append(plots.Panel(prim + (f" ({common})" if common else ""), lines))
+        for prim, all_members in by_prim.items():
+            for fixed, members in an.split_series(all_members, lambda m: m[1][min(m[1])][0].params):
+                firsts = [by_t[min(by_t)][0] for _, by_t in members]
+                common, labels = an.distinct_labels([an.series_parts(p, drop=fixed) for p in firsts])
+                common = " ".join([f"{k}:{v}" for k, v in fixed.items()] + ([common] if common else []))
+                colors = plots.palette(labels)
+                lines = []
+                for lab, (name, by_t) in zip(labels, members):
+                    vals = {t: [p.throughput for p in ps] for t, ps in by_t.items()}
+                    lines.append(_median_line(lab if len(members) > 1 else "", vals, colors[lab]))
+                    t1, tmax = min(vals), max(vals)
+                    m1, mmax = an.spread(vals[t1])[0], an.spread(vals[tmax])[0]
+                    rows.append([name, t1, si(m1), tmax, si(mmax),
+                                 fmt(mmax / m1) if m1 and mmax and tmax != t1 else "–"])
+                panels.append(plots.Panel(prim + (f" ({common})" if common else ""), lines))
         s.add(Figure(plots.grid(panels, THREADS, "throughput (ops/s)", suptitle=topic),
                      f"{topic}: throughput against threads.", f"{topic} throughput plot"))
         s.add(Table(["benchmark", "fewest threads", "ops/s", "most threads", "ops/s", "ratio"], rows,
@@ -317,23 +320,35 @@ def cas(ctx):
     else:
         s.add(Empty("No Leashed training run in the inputs."))
     if chain_pts:
-        s.add(_counter_vs_threads(chain_pts, lambda k: "attempt" in k.lower() or "drop" in k.lower(),
-                                  "Micro-benchmarks: CAS attempts and dropped updates against threads."))
+        _counter_vs_threads(s, chain_pts, lambda k: "attempt" in k.lower() or "drop" in k.lower(),
+                            "Micro-benchmarks: CAS attempts and dropped updates against threads.")
     return s
 
 
-def _counter_vs_threads(points, wanted, caption):
+def _counter_vs_threads(section, points, wanted, caption):
+    """One panel per counter (split further when it has many series), lines per series.
+    A counter that is 0 in every run gets one line of text instead of a flat plot."""
     names = sorted({k for p in points for k in p.counters if wanted(k)})
     panels = []
-    for name in names[:MAX_FIGURES]:
-        series = list(an.bench_series([p for p in points if name in p.counters]).items())[:10]
-        firsts = [next(iter(by_t.values()))[0] for _, by_t in series]
-        common, labels = an.distinct_labels([[p.primitive] + an.series_parts(p) for p in firsts])
-        colors = plots.palette(labels)
-        lines = [_median_line(lab, {t: [p.counters[name] for p in ps] for t, ps in by_t.items()}, colors[lab])
-                 for lab, (_, by_t) in zip(labels, series)]
-        panels.append(plots.Panel(name + (f" ({common})" if common else ""), lines))
-    return Figure(plots.grid(panels, THREADS, "value (as the counter is named)"), caption, "counter plot")
+    for name in names:
+        pts = [p for p in points if name in p.counters]
+        if all(p.counters[name] == 0 for p in pts):
+            section.add(Para(f"{name}: 0 in every measured run ({len(pts)} runs)."))
+            continue
+        series = list(an.bench_series(pts).items())
+        for fixed, members in an.split_series(series, lambda m: next(iter(m[1].values()))[0].params):
+            firsts = [next(iter(by_t.values()))[0] for _, by_t in members]
+            common, labels = an.distinct_labels([[p.primitive] + an.series_parts(p, drop=fixed) for p in firsts])
+            common = " ".join([f"{k}:{v}" for k, v in fixed.items()] + ([common] if common else []))
+            colors = plots.palette(labels)
+            lines = [_median_line(lab, {t: [p.counters[name] for p in ps] for t, ps in by_t.items()}, colors[lab])
+                     for lab, (_, by_t) in zip(labels, members)]
+            panels.append(plots.Panel(name + (f" ({common})" if common else ""), lines))
+    if panels:
+        shown = panels[:MAX_FIGURES * 2]
+        ylabel = "per operation" if all(n.endswith("/op") for n in names) else "value (as named)"
+        section.add(Figure(plots.grid(shown, THREADS, ylabel), caption, "counter plot"))
+        _more_note(section, len(shown), len(panels), "panels")
 
 
 def staleness(ctx):
@@ -542,8 +557,9 @@ def _not_measured(ctx):
     for env in ctx.ds.envs.values():
         d = env.data
         for sk in d["counters"]["skipped"]:
-            lines.append(f"Not measured on this machine ({d['hostname']}, {d['cpu_model']}): "
-                         f"{sk['backend']}: {sk['reason']}")
+            line = f"Not measured on this machine ({d['hostname']}, {d['cpu_model']}): {sk['backend']}: {sk['reason']}"
+            if line not in lines:
+                lines.append(line)
     reasons = defaultdict(set)
     for r in ctx.results:
         for u in (r.result.get("counters") or {}).get("unavailable") or []:
