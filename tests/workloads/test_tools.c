@@ -260,10 +260,13 @@ static void free_sweep(sweep_file *f)
 
 static void test_sweep_crash_and_hang(void)
 {
-	const char *out = path_in("crash.jsonl");
-	const char *args[] = {"--output", out, "--methods=leashed", "--threads=2",
-			      "--data=synthetic", "--arch=mlp:1x16", "--steps=300", "--batch=16",
-			      "--counters=none", "--debug-abort-at-update=0,40", "--quiet", NULL};
+	const char *out = path_in("crash.jsonl"), *conf = path_in("crash.conf");
+	FILE *cf = fopen(conf, "w");
+	fputs("# one run aborts at update 40, the other completes\nmethods = leashed\n"
+	      "debug-abort-at-update = 0, 40   # test hook\nthreads = 2\n", cf);
+	fclose(cf);
+	const char *args[] = {"--output", out, "--config", conf, "--data=synthetic", "--arch=mlp:1x16",
+			      "--steps=300", "--batch=16", "--counters=none", "--quiet", NULL};
 	int st = tool(SWEEP_EXE, args, NULL);
 	CHECK(st == 0, "sweep with crashing runs: exit %d", st);
 	sweep_file f;

@@ -67,6 +67,8 @@ static void check_bookkeeping(const train_config *c, const train_result *r)
 		sum += r->threads[i].applied;
 	CHECK(r->nthreads == n && sum == r->applied, "%s/%d: per-thread counts add up", name, n);
 	CHECK(r->stats.staleness.n == r->applied, "%s/%d: one staleness sample per update", name, n);
+	CHECK(r->stats.reads == r->applied + r->dropped, "%s/%d: every read ends in an applied or "
+	      "dropped update", name, n);
 	if (n == 1 || c->model.method == MODEL_SYNC)
 		CHECK(r->stats.staleness.max == 0, "%s/%d: staleness %llu, want 0", name, n,
 		      (unsigned long long)r->stats.staleness.max);
@@ -148,6 +150,24 @@ static void test_epoch_matches_curve(void)
 		      "epoch %zu loss %g, curve mean %g", e, r.epochs[e].train_loss, sum / 50);
 		CHECK(r.curve[(e + 1) * 50 - 1].updates == r.epochs[e].updates, "epoch %zu end", e);
 	}
+	train_result_free(&r);
+}
+
+/* Leashed with a persistence bound of 1: updates that lose their CAS are dropped and counted,
+ * never lost from the books. */
+static void test_persistence(void)
+{
+	train_config c = base_config(MODEL_LEASHED, 8);
+	c.model.persistence = 1;
+	c.eta = ETA / 8;
+	train_result r;
+	run(&c, &r);
+	CHECK(r.stats.reads == r.applied + r.dropped && r.dropped == r.stats.chain.dropped,
+	      "%llu reads, %llu applied, %llu dropped", (unsigned long long)r.stats.reads,
+	      (unsigned long long)r.applied, (unsigned long long)r.dropped);
+	CHECK(r.stats.chain.attempts == r.applied + r.dropped, "one CAS attempt per update");
+	printf("leashed, 8 threads, persistence 1: %llu applied, %llu dropped\n",
+	       (unsigned long long)r.applied, (unsigned long long)r.dropped);
 	train_result_free(&r);
 }
 
@@ -312,6 +332,7 @@ int main(void)
 	test_bad_config();
 	test_epoch_matches_curve();
 	test_step_budget();
+	test_persistence();
 	test_diverges();
 	test_hooks_and_time_limit();
 	test_step_policies();
