@@ -15,7 +15,7 @@ out_root="$root/sgdsync-results"
 build="$root/build"
 install_deps=1
 resume=""
-command_line="$0 $*"
+failed=()
 
 usage() {
 	cat <<EOF
@@ -31,33 +31,6 @@ Usage: sudo scripts/main.sh [--quick | --full] [--out DIR] [--build-dir DIR] [--
                    again, the training sweep skips the configurations it has recorded
 EOF
 }
-
-while [ $# -gt 0 ]; do
-	case $1 in
-	--quick) profile=quick ;;
-	--full) profile=full ;;
-	--out) out_root=${2:?--out needs a directory}; shift ;;
-	--out=*) out_root=${1#--out=} ;;
-	--build-dir) build=${2:?--build-dir needs a directory}; shift ;;
-	--build-dir=*) build=${1#--build-dir=} ;;
-	--no-deps) install_deps=0 ;;
-	--resume) resume=${2:?--resume needs a run directory}; shift ;;
-	--resume=*) resume=${1#--resume=} ;;
-	-h | --help) usage; exit 0 ;;
-	*) echo "main.sh: unknown argument '$1'" >&2; usage >&2; exit 2 ;;
-	esac
-	shift
-done
-
-if [ -n "$resume" ]; then
-	[ -d "$resume" ] || { echo "main.sh: --resume $resume: no such directory" >&2; exit 2; }
-	run=$(cd "$resume" && pwd)
-else
-	run="$out_root/$(date -u +%Y-%m-%dT%H%M%SZ)"
-fi
-mkdir -p "$run/bench" "$run/train" "$run/logs" || exit 1
-pus=$(nproc)
-failed=()
 
 say() { printf 'sgdsync: %s\n' "$*"; }
 
@@ -114,10 +87,11 @@ bench() {
 	if [ "$profile" = full ]; then
 		flags+=(--grid=full --threads="$(full_threads)" --benchmark_repetitions=5 --benchmark_min_time=0.5)
 	else
-		# No oversubscription here: some locks (ticket) hand over to preempted waiters and
-		# then take minutes per benchmark; the full profile goes to 2x the hardware threads.
-		flags+=(--grid=default --threads="$(printf '%s\n' 1 2 "$pus" | sort -nu | paste -sd,)"
-			--benchmark_min_time=0.02)
+		flags+=(--grid=default --benchmark_min_time=0.02)
+		# The binaries' default thread counts oversubscribe the machine (4x its hardware
+		# threads); locks that hand over to a preempted waiter (ticket) then take minutes per
+		# benchmark, so the quick suite keeps locks within the hardware threads.
+		[ "$1" = locks ] && flags+=(--threads="$(printf '%s\n' 1 2 "$pus" | sort -nu | paste -sd,)")
 	fi
 	mapfile -t groups < <("$exe" "${flags[@]}" --benchmark_list_tests 2>/dev/null | cut -d/ -f1-2 | awk '!seen[$0]++')
 	if [ ${#groups[@]} -eq 0 ]; then
@@ -176,47 +150,80 @@ report() {
 	/usr/bin/python3 "$root/results/sgdsync-report" -o "$run" --title "sgdsync report ($profile, $(hostname))" "${inputs[@]}"
 }
 
-if [ "$profile" = full ]; then
-	chunk_limit=7200
-	train_limit=172800
-else
-	chunk_limit=90
-	train_limit=420
-fi
+# The whole job is one function, read in full before it runs: editing this file (a git pull)
+# during a long run cannot change what the running job does.
+main() {
+	local command_line="$0 $*"
+	while [ $# -gt 0 ]; do
+		case $1 in
+		--quick) profile=quick ;;
+		--full) profile=full ;;
+		--out) out_root=${2:?--out needs a directory}; shift ;;
+		--out=*) out_root=${1#--out=} ;;
+		--build-dir) build=${2:?--build-dir needs a directory}; shift ;;
+		--build-dir=*) build=${1#--build-dir=} ;;
+		--no-deps) install_deps=0 ;;
+		--resume) resume=${2:?--resume needs a run directory}; shift ;;
+		--resume=*) resume=${1#--resume=} ;;
+		-h | --help) usage; exit 0 ;;
+		*) echo "main.sh: unknown argument '$1'" >&2; usage >&2; exit 2 ;;
+		esac
+		shift
+	done
 
-say "$profile profile, $pus hardware threads; results in $run"
-{
-	echo "profile: $profile"
-	echo "started: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-	echo "command: $command_line"
-	echo "commit: $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)"
-} >>"$run/job.txt"
+	if [ -n "$resume" ]; then
+		[ -d "$resume" ] || { echo "main.sh: --resume $resume: no such directory" >&2; exit 2; }
+		run=$(cd "$resume" && pwd)
+	else
+		run="$out_root/$(date -u +%Y-%m-%dT%H%M%SZ)"
+	fi
+	mkdir -p "$run/bench" "$run/train" "$run/logs" || exit 1
+	pus=$(nproc)
 
-if [ $install_deps -eq 1 ]; then
-	part deps "$root/scripts/install-deps.sh"
-fi
-part build configure_and_build
-for b in atomics chain locks kernels; do
-	part "bench-$b" bench "$b"
-done
-part train train
-part report report
+	if [ "$profile" = full ]; then
+		chunk_limit=7200
+		train_limit=172800
+	else
+		chunk_limit=90
+		train_limit=420
+	fi
 
-echo "finished: $(date -u +%Y-%m-%dT%H:%M:%SZ); failed parts: ${failed[*]:-none}" >>"$run/job.txt"
-ln -sfn "$(basename "$run")" "$(dirname "$run")/latest" 2>/dev/null
-# Run through sudo: hand the results (and the build) back to the user who asked for them.
-if [ -n "${SUDO_UID:-}" ] && [ "$(id -u)" -eq 0 ]; then
-	chown -R "$SUDO_UID:${SUDO_GID:-$SUDO_UID}" "$run" "$build" 2>/dev/null
-fi
+	say "$profile profile, $pus hardware threads; results in $run"
+	{
+		echo "profile: $profile"
+		echo "started: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+		echo "command: $command_line"
+		echo "commit: $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+	} >>"$run/job.txt"
 
-echo
-if [ ${#failed[@]} -gt 0 ]; then
-	say "parts that failed: ${failed[*]} (logs in $run/logs/)"
-fi
-if [ -f "$run/report.html" ] && [[ ! " ${failed[*]} " =~ " report " ]]; then
-	say "report:  $run/report.html"
-	say "summary: $run/summary.md"
-else
-	say "no report was built; results and logs are in $run"
-fi
-[ ${#failed[@]} -eq 0 ]
+	if [ $install_deps -eq 1 ]; then
+		part deps "$root/scripts/install-deps.sh"
+	fi
+	part build configure_and_build
+	for b in atomics chain locks kernels; do
+		part "bench-$b" bench "$b"
+	done
+	part train train
+	part report report
+
+	echo "finished: $(date -u +%Y-%m-%dT%H:%M:%SZ); failed parts: ${failed[*]:-none}" >>"$run/job.txt"
+	ln -sfn "$(basename "$run")" "$(dirname "$run")/latest" 2>/dev/null
+	# Run through sudo: hand the results (and the build) back to the user who asked for them.
+	if [ -n "${SUDO_UID:-}" ] && [ "$(id -u)" -eq 0 ]; then
+		chown -R "$SUDO_UID:${SUDO_GID:-$SUDO_UID}" "$run" "$build" 2>/dev/null
+	fi
+
+	echo
+	if [ ${#failed[@]} -gt 0 ]; then
+		say "parts that failed: ${failed[*]} (logs in $run/logs/)"
+	fi
+	if [ -f "$run/report.html" ] && [[ ! " ${failed[*]} " =~ " report " ]]; then
+		say "report:  $run/report.html"
+		say "summary: $run/summary.md"
+	else
+		say "no report was built; results and logs are in $run"
+	fi
+	[ ${#failed[@]} -eq 0 ]
+}
+
+main "$@"; exit

@@ -546,7 +546,7 @@ def counters(ctx):
         s.add(Table(["configuration", *names], rows, long=len(rows) > 12,
                     caption="Training: counters per applied update by phase (phase:counter; all: phases summed), "
                             "median over repetitions."))
-        s.add(_per_update_figure(ctx, per_update))
+        _per_update_figure(s, per_update)
     if not any_data:
         s.add(Empty("No counter values in the inputs."))
     return s
@@ -565,24 +565,42 @@ def _not_measured(ctx):
         for u in (r.result.get("counters") or {}).get("unavailable") or []:
             reasons[u["reason"]].add(u["counter"])
     for reason, names in reasons.items():
-        lines.append(f"Not measured on this machine: {', '.join(sorted(names))}: {reason}")
+        if not any(reason in line for line in lines):  # already said for its backend
+            lines.append(f"Not measured on this machine: {', '.join(sorted(names))}: {reason}")
     return lines
 
 
-def _per_update_figure(ctx, runs):
-    metrics = sorted({k for r in runs for k in an.per_update_counters(r.result) if k.startswith("all:")}) or \
-        sorted({k for r in runs for k in an.per_update_counters(r.result)})
+TRAFFIC = ("miss", "numa", "remote", "mem", "cache", "llc", "l1", "l2", "l3", "hitm", "bytes", "context",
+           "migration", "fault")
+
+
+def _per_update_figure(section, runs):
+    """Counters per applied update (phases summed) against threads by method; cache and NUMA
+    traffic first; a counter that is 0 in every run is one line of text."""
+    values = defaultdict(list)
+    for r in runs:
+        flat = an.per_update_counters(r.result)
+        summed = {k: v for k, v in flat.items() if k.startswith("all:")} or flat
+        for k, v in summed.items():
+            values[k].append((r, v))
+    zero = sorted(k for k, vs in values.items() if all(v == 0 for _, v in vs))
+    if zero:
+        section.add(Para("0 per update in every run: " + ", ".join(k.replace("all:", "") for k in zero) + "."))
+    names = sorted((k for k in values if k not in zero),
+                   key=lambda k: (not any(t in k.lower() for t in TRAFFIC), k))
     panels = []
-    for name in metrics[:MAX_FIGURES]:
+    for name in names[:MAX_FIGURES]:
         by_m = defaultdict(lambda: defaultdict(list))
-        for r in runs:
-            by_m[r.config["method"]][r.config["threads"]].append(an.per_update_counters(r.result).get(name))
+        for r, v in values[name]:
+            by_m[r.config["method"]][r.config["threads"]].append(v)
         order = sorted(by_m, key=an.method_order)
         panels.append(plots.Panel(name.replace("all:", "") + " per update",
                                   [_median_line(m, by_m[m], plots.METHOD_COLORS.get(m)) for m in order]))
-    return Figure(plots.grid(panels, THREADS, "per update"),
-                  "Counters per applied update (all phases), by method, against threads; all other settings "
-                  "together.", "counters per update plot")
+    if panels:
+        section.add(Figure(plots.grid(panels, THREADS, "per update"),
+                           "Counters per applied update (all phases), by method, against threads; all other "
+                           "settings together.", "counters per update plot"))
+    _more_note(section, min(len(names), MAX_FIGURES), len(names), "counters")
 
 
 # ---- environment ----
@@ -594,36 +612,44 @@ def _size(n):
     return f"{n} B"
 
 
+ENV_COLUMNS = 3
+
+
+def _env_rows(d, n_sources):
+    topo, pl, cnt = d["topology"], d["placement"], d["counters"]
+    caches = ", ".join(f"L{c['level']} {c.get('type', '')} {_size(c['size_bytes'])}"
+                       + (f" ×{c['count']}" if c.get("count") else "") for c in topo.get("caches") or [])
+    return [
+        ("CPU", d["cpu_model"]),
+        ("topology", f"{topo['packages']} package(s), {topo['numa_nodes']} NUMA node(s), "
+                     f"{topo['cores']} cores, {topo['pus']} hardware threads"),
+        ("caches", caches or "–"),
+        ("kernel", d["kernel"]), ("host", d["hostname"]),
+        ("compiler", f"{d['compiler']} ({d['build_type']}) {d['cflags']}"),
+        ("placement", f"pinning {pl['pinning']}, memory {pl['memory']}" + (f" ({pl['note']})" if pl.get("note") else "")),
+        ("versions", ", ".join(f"{k} {v}" for k, v in d["versions"].items() if v) or "–"),
+        ("counters", f"requested {cnt['requested']}; used {', '.join(cnt['used']) or 'none'}"
+                     + "".join(f"; skipped {sk['backend']}: {sk['reason']}" for sk in cnt["skipped"])),
+        ("git commit", d["git_commit"]),
+        ("inputs", f"{n_sources} file(s) or records"),
+    ]
+
+
 def environment(ctx):
     s = Section("environment", "Environment of each input",
-                "Where the results come from. Inputs from the same machine, build and counter setup are "
-                "listed together; dates and command lines per file are folded below each.")
-    if not ctx.ds.envs:
+                "Where the results come from, one column per distinct machine, build and counter setup "
+                "(files differ, for instance, in the libraries they link). Dates and command lines per "
+                "input are folded below.")
+    envs = list(ctx.ds.envs.values())
+    if not envs:
         s.add(Empty("No environment: no valid input."))
         return s
-    for i, env in enumerate(ctx.ds.envs.values(), 1):
-        d = env.data
-        topo = d["topology"]
-        caches = ", ".join(f"L{c['level']} {c.get('type', '')} {_size(c['size_bytes'])}"
-                           + (f" ×{c['count']}" if c.get("count") else "") for c in topo.get("caches") or [])
-        pl = d["placement"]
-        cnt = d["counters"]
-        rows = [
-            ["CPU", d["cpu_model"]],
-            ["topology", f"{topo['packages']} package(s), {topo['numa_nodes']} NUMA node(s), "
-                         f"{topo['cores']} cores, {topo['pus']} hardware threads"],
-            ["caches", caches or "–"],
-            ["kernel", d["kernel"]], ["host", d["hostname"]],
-            ["compiler", f"{d['compiler']} ({d['build_type']}) {d['cflags']}"],
-            ["placement", f"pinning {pl['pinning']}, memory {pl['memory']}" + (f" ({pl['note']})" if pl.get("note") else "")],
-            ["versions", ", ".join(f"{k} {v}" for k, v in d["versions"].items() if v) or "–"],
-            ["counters", f"requested {cnt['requested']}; used {', '.join(cnt['used']) or 'none'}"
-                         + "".join(f"; skipped {sk['backend']}: {sk['reason']}" for sk in cnt["skipped"])],
-            ["git commit", d["git_commit"]],
-            ["inputs", f"{len(env.sources)} file(s) or records"],
-        ]
-        s.add(Table(["", ""], rows, caption=f"Environment {i}", header=False))
+    for first in range(0, len(envs), ENV_COLUMNS):
+        group = envs[first:first + ENV_COLUMNS]
+        cols = [_env_rows(e.data, len(e.sources)) for e in group]
+        s.add(Table([""] + [f"environment {first + i + 1}" for i in range(len(group))],
+                    [[field] + [c[k][1] for c in cols] for k, (field, _) in enumerate(cols[0])]))
+    for i, env in enumerate(envs, 1):
         s.add(Table(["input", "date", "command line"], [list(src) for src in env.sources],
                     caption=f"Inputs of environment {i}", long=True, summary=False))
     return s
-

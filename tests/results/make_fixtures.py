@@ -5,15 +5,21 @@
   compare/    A and B with known ratios, for sgdsync-compare's test
   bad/        malformed, wrong-version, mixed-version and incomplete files
 
-Real output of the sgdsync binaries, captured on the project's KVM machine (no hardware
-counters), lives in fixtures/no-counters/; it is not written by this script. The numbers here
-follow a simple contention model (universal scalability law) so that the plots look like
-measurements; they are not measurements. Run it from anywhere: python3 make_fixtures.py."""
+The numbers follow a simple contention model (universal scalability law) so that the plots look
+like measurements; they are not measurements. Run it from anywhere: python3 make_fixtures.py.
 
+fixtures/no-counters/ is real output of the sgdsync binaries on the project's KVM machine (no
+hardware counters), trimmed from runs of scripts/main.sh by
+    python3 make_fixtures.py --capture BENCH_RUN_DIR TRAIN_RUN_DIR
+(a few benchmarks of each binary, every training run with its loss curve thinned)."""
+
+import glob
 import json
 import math
 import os
 import random
+import re
+import sys
 
 HERE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures")
 RNG = random.Random(20261125)
@@ -240,23 +246,16 @@ def train_result(cfg, outcome, env, detail=""):
         cas["counts"][0] = 0
         if cfg["persistence"]:
             dropped = int(applied * p_fail ** cfg["persistence"])
-    per_update = None
-    unavailable = []
-    if env["counters"]["skipped"]:
-        unavailable = [{"counter": c, "reason": "perf: hardware events not supported (PMU hidden by the hypervisor)"}
-                       for c in ("L1D-read-misses", "LLC-read-misses")]
     contention = (0 if method in ("sync", "hogwild") else 1) * (1 - 1 / n)
-    per_update = {"read": {"task-clock-ns": noisy(2000 * (1 + 3 * contention)),
-                           "context-switches": noisy(0.002 + 0.2 * contention * (method == "mutex"))},
-                  "gradient": {"task-clock-ns": noisy(120000 * batch / 64), "context-switches": noisy(0.001)},
-                  "apply": {"task-clock-ns": noisy(3000 * (1 + 4 * contention)),
-                            "context-switches": noisy(0.002 + 0.3 * contention * (method == "mutex"))}}
-    if not env["counters"]["skipped"]:
-        for phase, scale in (("read", 1.0), ("gradient", 8.0), ("apply", 1.5)):
-            per_update[phase].update({
-                "L1D-read-misses": noisy(3000 * scale * (1 + 0.5 * contention)),
-                "LLC-read-misses": noisy(200 * scale * (1 + (2 if n > 40 else 0.3) * (1 - 1 / n))),
-                "likwid:NUMA:remote-bytes": noisy(400 * scale * (0.05 + (n > 40) * 1.5 * (1 - 1 / n)))})
+    per_update = {}
+    for phase, scale, cpu_ns in (("read", 1.0, 2000), ("gradient", 8.0, 120000 * batch / 64), ("apply", 1.5, 3000)):
+        locked = phase != "gradient" and method == "mutex"
+        per_update[phase] = {
+            "task-clock-ns": noisy(cpu_ns * (1 + (3 if phase != "gradient" else 0) * contention)),
+            "context-switches": noisy(0.002 + 0.25 * contention * locked),
+            "L1D-read-misses": noisy(3000 * scale * (1 + 0.5 * contention)),
+            "LLC-read-misses": noisy(200 * scale * (1 + (2 if n > 40 else 0.3) * (1 - 1 / n))),
+            "likwid:NUMA:remote-bytes": noisy(400 * scale * (0.05 + (n > 40) * 1.5 * (1 - 1 / n)))}
     env = dict(env, date="2026-11-20T10:00:00Z",
                command_line=f"sgdsync-train --method {method} --threads {n} --batch {batch}")
     return {"format": "sgdsync-train", "version": 1, "environment": env, "config": cfg, "outcome": outcome,
@@ -267,7 +266,7 @@ def train_result(cfg, outcome, env, detail=""):
             "per_thread": [{"thread": i, "applied": applied // n, "cpu": i} for i in range(n)],
             "memory": {"peak_rss_bytes": 180000000 + 1000000 * n,
                        "peak_live_vectors": min(2 * n + 1, n + 3) if method == "leashed" else None},
-            "counters": {"per_update": per_update, "unavailable": unavailable}}
+            "counters": {"per_update": per_update, "unavailable": []}}
 
 
 def config(method, threads, batch, seed, persistence=0, eta=0.01, epochs=4):
@@ -315,19 +314,32 @@ def counters_set():
     write("counters/train/leashed-t4-b16-r0.json", next(r["result"] for r in recs if r["key"] == "leashed-t4-b16-r0"))
 
 
-VM_ENV = dict(ENV, cpu_model="Intel(R) Xeon(R) Processor", kernel="Linux 6.18.44 x86_64", hostname="vm",
-              topology={"packages": 1, "numa_nodes": 1, "cores": 2, "pus": 2,
-                        "caches": [{"level": 1, "type": "data", "size_bytes": 32768, "count": 2},
-                                   {"level": 2, "type": "unified", "size_bytes": 4194304, "count": 2}]},
-              placement={"pinning": "compact", "memory": "local",
-                         "note": "one NUMA node: local, interleave and node:0 coincide"},
-              counters={"requested": "auto", "used": ["software", "perf"], "skipped": [
-                  {"backend": "likwid", "reason": "Unsupported Processor"},
-                  {"backend": "perf:hardware", "reason": "perf_event_open: hardware events not supported (ENOENT)"}]})
+CAPTURED = re.compile(r"^(atomics/(faa|cas_ok)/order:seq_cst/slot:(shared|padded)/"
+                      r"|locks/(ttas|tas|mutex|pthread_mutex|ck_fas)/backoff:[^/]+/cs:16/"
+                      r"|chain/publish/alloc:pool/backoff:(none|exp)/persist:inf/size:(1024|131072)/work_ns:0/"
+                      r"|chain/memcpy/size:(1024|131072)/|kernels/net:mlp:3x128/)")
 
 
-def no_counters_set():
-    recs = sweep(VM_ENV, (1, 2, 4), (64,), 2)
+def capture_no_counters(bench_run, train_run):
+    """Real output trimmed: one Google Benchmark file per binary holding the benchmarks that
+    CAPTURED selects, and the sweep with every 5th point of each loss curve."""
+    docs = {}
+    for path in sorted(glob.glob(os.path.join(bench_run, "bench", "*", "*.json"))):
+        with open(path, encoding="utf-8") as f:
+            doc = json.load(f)
+        binary = os.path.basename(os.path.dirname(path))
+        keep = [b for b in doc["benchmarks"] if CAPTURED.match(b["name"])]
+        docs.setdefault(binary, {"context": doc["context"], "benchmarks": []})["benchmarks"] += keep
+    for binary, doc in docs.items():
+        if doc["benchmarks"]:
+            write(f"no-counters/{binary}.json", doc)
+    recs = []
+    with open(os.path.join(train_run, "train", "sweep.jsonl"), encoding="utf-8") as f:
+        for line in f:
+            rec = json.loads(line)
+            if rec["result"]:
+                rec["result"]["curve"] = rec["result"]["curve"][::5]
+            recs.append(rec)
     write("no-counters/sweep.jsonl", recs, lines=True)
 
 
@@ -376,7 +388,9 @@ def bad_set():
 
 
 if __name__ == "__main__":
+    if len(sys.argv) == 4 and sys.argv[1] == "--capture":
+        capture_no_counters(sys.argv[2], sys.argv[3])
+        sys.exit(0)
     counters_set()
-    no_counters_set()
     compare_set()
     bad_set()
