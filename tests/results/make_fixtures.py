@@ -99,7 +99,7 @@ def atomics():
     for spec, (t1, s, k) in specs.items():
         prim, *rest = spec.split("/")
         for n in THREADS[:6]:
-            name = "/".join(["atomics", prim, *rest, f"threads:{n}", "real_time"])
+            name = "/".join(["atomics", prim, *rest, "real_time", f"threads:{n}"])
             vals = [noisy(usl(t1, n, s, k)) for _ in range(2)]
             hot = "hot" in spec
             for rep, v in enumerate(vals):
@@ -133,11 +133,11 @@ def locks():
                           "L1D-read-misses/op": noisy(0.3 + 2.5 * contended),
                           "LLC-read-misses/op": noisy(0.1 + 1.2 * contended * (2 if n > 40 else 1)),
                           "context-switches/op": noisy(0.0001 + (0.05 if bo == "yield" else 0))})
-                rows.append(bench_row(f"locks/{lock}/backoff:{bo}/cs:64/threads:{n}/real_time", n, ops, c))
+                rows.append(bench_row(f"locks/{lock}/backoff:{bo}/cs:64/real_time/threads:{n}", n, ops, c))
     for lock, (t1, s, k) in {"pthread_mutex": (20e6, 0.9, 0.01), "rw": (18e6, 0.5, 0.004)}.items():
         for n in THREADS:
             name = f"locks/{lock}/backoff:none/cs:64/" + ("read_pct:90/" if lock == "rw" else "") + \
-                f"threads:{n}/real_time"
+                f"real_time/threads:{n}"
             c = lock_counters(n, (1 - 1 / n) * 0.7, 0.0, 0.99)
             c.update({"L1D-read-misses/op": noisy(0.5 + (1 - 1 / n)), "LLC-read-misses/op": noisy(0.2 + 0.5 * (1 - 1 / n)),
                       "context-switches/op": noisy(0.3 * (1 - 1 / n) + 0.001)})
@@ -153,12 +153,12 @@ def chain():
                 k = 0.02 if bo == "none" else 0.008
                 attempts = 1 + (n - 1) * (0.5 if bo == "none" else 0.25)
                 rows.append(bench_row(f"chain/publish/alloc:pool/backoff:{bo}/persist:inf/size:{size}/work_ns:0"
-                                      f"/threads:{n}/real_time", n, noisy(usl(t1, n, 0.4, k)), {
+                                      f"/real_time/threads:{n}", n, noisy(usl(t1, n, 0.4, k)), {
                                           "cas_attempts/op": noisy(attempts, 0.02),
                                           "cas_failures/op": noisy(attempts - 1, 0.02), "dropped/op": 0.0,
                                           "live_vectors_peak": min(2 * n + 1, n + 2),
                                           "LLC-read-misses/op": noisy(size / 16 * (1 + 0.1 * n))}))
-        rows.append(bench_row(f"chain/memcpy/size:{size}/threads:1/real_time", 1, noisy(t1 * 1.2), {}))
+        rows.append(bench_row(f"chain/memcpy/size:{size}/real_time/threads:1", 1, noisy(t1 * 1.2), {}))
     return bench_doc("sgdsync-bench-chain", rows)
 
 
@@ -167,7 +167,7 @@ def kernels():
     for kernel, gf in (("dense/batch:512/in:784/out:128", 48.0), ("sgemm/m:512/n:128/k:784", 61.0),
                        ("conv3x3/batch:64/maps:4", 21.0)):
         ops = gf * 1e9 / 1e8
-        rows.append(bench_row(f"kernels/{kernel}/threads:1/real_time", 1, noisy(ops), {"GFLOP/s": noisy(gf)}))
+        rows.append(bench_row(f"kernels/{kernel}/real_time/threads:1", 1, noisy(ops), {"GFLOP/s": noisy(gf)}))
     return bench_doc("sgdsync-bench-kernels", rows)
 
 
@@ -348,7 +348,7 @@ def compare_set():
     for side, scale in (("A", 1.0), ("B", 2.0)):
         rows = []
         for n, base in ((1, 100e6), (2, 50e6)):
-            name = f"atomics/faa/hot/threads:{n}/real_time"
+            name = f"atomics/faa/slot:shared/real_time/threads:{n}"
             f = scale if n == 1 else 1.0
             for rep, v in enumerate((base, base * 1.1, base * 0.9)):
                 rows.append(bench_row(name, n, v * f, {}, rep, 3))

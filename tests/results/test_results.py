@@ -208,16 +208,16 @@ def case_compare(out):
     def ratio(kind, label):
         row = rows.get((kind, label))
         return (float(row[5]), row[6], row[9]) if row else None
-    check(ratio("micro-benchmark", "atomics/faa/hot/threads:1/real_time") == (2.0, "0.1", "no significant difference"),
-          f"bench ratio 2.0, p 0.1: {ratio('micro-benchmark', 'atomics/faa/hot/threads:1/real_time')}")
-    check(ratio("micro-benchmark", "atomics/faa/hot/threads:2/real_time") == (1.0, "1", "no significant difference"),
+    check(ratio("micro-benchmark", "atomics/faa/slot:shared/real_time/threads:1") == (2.0, "0.1", "no significant difference"),
+          f"bench ratio 2.0, p 0.1: {ratio('micro-benchmark', 'atomics/faa/slot:shared/real_time/threads:1')}")
+    check(ratio("micro-benchmark", "atomics/faa/slot:shared/real_time/threads:2") == (1.0, "1", "no significant difference"),
           "bench ratio 1.0, p 1")
     check(ratio("training", "leashed 2 thr") == (0.5, "0.1", "no significant difference"),
           f"training ratio 0.5: {ratio('training', 'leashed 2 thr')}")
     check(ratio("time to target", "leashed 2 thr, 50 %") == (0.5, "0.1", "no significant difference"),
           "time-to-target ratio 0.5")
     check("Mann-Whitney U" in text, "names the test")
-    check("libbenchmark-tools compare.py" in text and "atomics/faa/hot/threads:1/real_time" in text.split("compare.py")[-1],
+    check("libbenchmark-tools compare.py" in text and "atomics/faa/slot:shared/real_time/threads:1" in text.split("compare.py")[-1],
           "compare.py table for the micro-benchmarks")
     check(os.path.exists(html_path) and "<table>" in open(html_path, encoding="utf-8").read(), "HTML written")
     r = run([COMPARE, "--alpha", "0.2", "--no-gbench", os.path.join(FIX, "compare", "A"), os.path.join(FIX, "compare", "B")])
