@@ -10,7 +10,8 @@ def render(report, html_name=None):
     where = f" (plots and full tables: {html_name})" if html_name else ""
     out = [f"# {report.title}", "", f"Generated {report.generated}{where}.", ""]
     if report.inputs is not None:
-        out += [f"Inputs: {len(report.inputs)} valid file(s)" + (f", {len(report.errors)} problem(s)." if report.errors else "."), ""]
+        problems = f", {len(report.errors)} problem(s)" if report.errors else ""
+        out += [f"Inputs: {len(report.inputs)} valid file(s){problems}.", ""]
     if report.errors:
         out += ["## Inputs that could not be read", ""] + [f"- `{e}`" for e in report.errors] + [""]
     for sec in report.sections:

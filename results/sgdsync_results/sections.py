@@ -2,7 +2,6 @@
 the inputs hold nothing for it."""
 
 import datetime
-import math
 from collections import defaultdict
 
 from . import OUTCOMES, analysis as an, plots
@@ -40,6 +39,24 @@ def _median_line(label, by_threads, color=None, **kw):
     stats = [an.spread(by_threads[t]) for t in xs]
     return plots.Line(label, xs, [s[0] for s in stats], [s[1] for s in stats], [s[2] for s in stats],
                       color=color, **kw)
+
+
+def _add_grid(section, panels, what, caption, ylabel, xlabel=THREADS, limit=MAX_FIGURES * 2, **grid_kw):
+    """The panels (at most `limit`) as one figure, and a line saying how many were left out."""
+    shown = panels[:limit]
+    section.add(Figure(plots.grid(shown, xlabel, ylabel, **grid_kw), caption, caption))
+    _more_note(section, len(shown), len(panels), what)
+
+
+def _method_panel(title, samples):
+    """A panel with one line per method over thread counts, from (method, threads, value)
+    samples; also returns {method: {threads: [values]}}."""
+    by_m = defaultdict(lambda: defaultdict(list))
+    for method, threads, value in samples:
+        by_m[method][threads].append(value)
+    order = sorted(by_m, key=an.method_order)
+    return plots.Panel(title, [_median_line(m, by_m[m], plots.METHOD_COLORS.get(m)) for m in order
+                               if any(v is not None for vs in by_m[m].values() for v in vs)]), by_m
 
 
 def _more_note(section, shown, total, what):
@@ -196,11 +213,8 @@ def backoff(ctx):
         verdict, rows = _backoff_verdict(title, by_policy)
         verdicts.append(verdict)
         detail += rows
-    shown = panels[:MAX_FIGURES * 3]
-    s.add(Figure(plots.grid(shown, THREADS, "throughput (ops/s)"),
-                 "Throughput against threads, one line per backoff policy (dashed: none).",
-                 "backoff comparison plot"))
-    _more_note(s, len(shown), len(panels), "lock configurations")
+    _add_grid(s, panels, "lock configurations", "Throughput against threads, one line per backoff policy "
+              "(dashed: none).", "throughput (ops/s)", limit=MAX_FIGURES * 3)
     s.add(Table(["configuration", "backoff helps at threads", "best gain", "backoff costs at threads"],
                 verdicts, caption="Against no backoff, by the best policy at each thread count."))
     contention = any(r[6] != "–" for r in detail)
@@ -265,19 +279,14 @@ def methods(ctx):
     fams = an.families(ctx.results, ctx.keys, drop=("method", "threads"))
     panels, rows = [], []
     for fam, runs in fams:
-        by_m = defaultdict(lambda: defaultdict(list))
-        for r in runs:
-            by_m[r.config["method"]][r.config["threads"]].append(an.updates_per_s(r))
-        order = sorted(by_m, key=an.method_order)
-        panels.append(plots.Panel(fam or "all runs", [_median_line(m, by_m[m], plots.METHOD_COLORS.get(m)) for m in order]))
-        for m in order:
+        panel, by_m = _method_panel(fam or "all runs", ((r.config["method"], r.config["threads"], an.updates_per_s(r))
+                                                        for r in runs))
+        panels.append(panel)
+        for m in sorted(by_m, key=an.method_order):
             for t in sorted(by_m[m]):
                 med, lo, hi, n = an.spread(by_m[m][t])
                 rows.append([fam or "–", m, t, si(med), f"{si(lo)} – {si(hi)}", n])
-    shown = panels[:MAX_FIGURES * 2]
-    s.add(Figure(plots.grid(shown, THREADS, "throughput (updates/s)"),
-                 "Training throughput against threads by method.", "methods throughput plot"))
-    _more_note(s, len(shown), len(panels), "families")
+    _add_grid(s, panels, "families", "Training throughput against threads by method.", "throughput (updates/s)")
     s.add(Table(["family", "method", "threads", "updates/s (median)", "min – max", "runs"], rows,
                 long=len(rows) > 15))
     return s
@@ -309,11 +318,9 @@ def cas(ctx):
                 dropped = sum(r.result["totals"].get("dropped", 0) for r in by_t[t])
                 rows.append([fam, t, fmt(med[0][0]), fmt(med[1][0]), dropped, fmt(med[2][0]), len(by_t[t])])
             panels.append(plots.Panel(fam, lines))
-        shown = panels[:MAX_FIGURES]
-        s.add(Figure(plots.grid(shown, "CAS attempts per publish", "fraction of publishes", xlog2=False, ylog=True),
-                     "Distribution of CAS attempts per successful publish (training, Leashed), one line "
-                     "per thread count.", "CAS attempts histogram"))
-        _more_note(s, len(shown), len(panels), "families")
+        _add_grid(s, panels, "families", "Distribution of CAS attempts per successful publish (training, "
+                  "Leashed), one line per thread count.", "fraction of publishes",
+                  xlabel="CAS attempts per publish", limit=MAX_FIGURES, xlog2=False, ylog=True)
         s.add(Table(["family", "threads", "CAS attempts/publish", "publishes retried", "dropped updates",
                      "dropped fraction", "runs"], rows, caption="Training runs (medians over repetitions; "
                      "dropped updates summed)."))
@@ -345,10 +352,8 @@ def _counter_vs_threads(section, points, wanted, caption):
                      for lab, (_, by_t) in zip(labels, members)]
             panels.append(plots.Panel(name + (f" ({common})" if common else ""), lines))
     if panels:
-        shown = panels[:MAX_FIGURES * 2]
         ylabel = "per operation" if all(n.endswith("/op") for n in names) else "value (as named)"
-        section.add(Figure(plots.grid(shown, THREADS, ylabel), caption, "counter plot"))
-        _more_note(section, len(shown), len(panels), "panels")
+        _add_grid(section, panels, "panels", caption, ylabel)
 
 
 def staleness(ctx):
@@ -376,12 +381,9 @@ def staleness(ctx):
                          fmt(max((h.get("max") or 0) for h in hs)), f"{100 * over:.2g} %" if over else "0"])
         if fruns[0].config.get("method") != "sync":
             panels.append(plots.Panel(fam, lines))
-    shown = panels[:MAX_FIGURES * 2]
-    if shown:
-        s.add(Figure(plots.grid(shown, "staleness τ (updates)", "fraction of updates", xlog2=False, ylog=True),
-                     "Staleness distributions, one panel per method and batch size, one line per thread count.",
-                     "staleness histograms"))
-        _more_note(s, len(shown), len(panels), "families")
+    if panels:
+        _add_grid(s, panels, "families", "Staleness distributions, one panel per method and batch size, one line "
+                  "per thread count.", "fraction of updates", xlabel="staleness τ (updates)", xlog2=False, ylog=True)
     s.add(Table(["configuration", "threads", "mean τ", "p50", "p99", "max", "overflow"], rows,
                 caption="Median over repetitions (max: the largest seen).", long=len(rows) > 15))
     return s
@@ -448,7 +450,7 @@ def time_to_target(ctx):
     rows, panels = [], []
     for f in fractions:
         for fam, runs in an.families(ctx.ds.runs, ctx.keys, drop=("method", "threads")):
-            by_m = defaultdict(lambda: defaultdict(list))
+            samples = []
             for cfg, cruns in an.configurations(runs):
                 times, ups = [], []
                 for r in cruns:
@@ -457,20 +459,15 @@ def time_to_target(ctx):
                         times.append(tgt["wall_s"])
                         ups.append(tgt["updates"])
                 med, lo, hi, n = an.spread(times)
-                by_m[cfg["method"]][cfg["threads"]] += times
+                samples += [(cfg["method"], cfg["threads"], t) for t in times]
                 rows.append([f"{100 * f:g} %", an.label(cfg, ctx.keys), f"{n}/{len(cruns)}", fmt(med),
                              f"{fmt(lo)} – {fmt(hi)}" if n else "–", fmt(an.spread(ups)[0])])
-            order = sorted(by_m, key=an.method_order)
-            lines = [_median_line(m, by_m[m], plots.METHOD_COLORS.get(m)) for m in order
-                     if any(by_m[m].values())]
-            if lines:
-                panels.append(plots.Panel(f"target {100 * f:g} %" + (f", {fam}" if fam else ""), lines))
+            panel, _ = _method_panel(f"target {100 * f:g} %" + (f", {fam}" if fam else ""), samples)
+            if panel.lines:
+                panels.append(panel)
     if panels:
-        shown = panels[:MAX_FIGURES * 2]
-        s.add(Figure(plots.grid(shown, THREADS, "time to target (s)"),
-                     "Median time to target against threads by method (bars: min–max over repetitions that "
-                     "reached it).", "time to target plot"))
-        _more_note(s, len(shown), len(panels), "panels")
+        _add_grid(s, panels, "panels", "Median time to target against threads by method (bars: min–max over "
+                  "repetitions that reached it).", "time to target (s)")
     else:
         s.add(Empty("No run reached any target loss."))
     s.add(Table(["target", "configuration", "reached", "median (s)", "min – max (s)", "median updates"], rows,
@@ -590,12 +587,8 @@ def _per_update_figure(section, runs):
                    key=lambda k: (not any(t in k.lower() for t in TRAFFIC), k))
     panels = []
     for name in names[:MAX_FIGURES]:
-        by_m = defaultdict(lambda: defaultdict(list))
-        for r, v in values[name]:
-            by_m[r.config["method"]][r.config["threads"]].append(v)
-        order = sorted(by_m, key=an.method_order)
-        panels.append(plots.Panel(name.replace("all:", "") + " per update",
-                                  [_median_line(m, by_m[m], plots.METHOD_COLORS.get(m)) for m in order]))
+        panels.append(_method_panel(name.replace("all:", "") + " per update",
+                                    ((r.config["method"], r.config["threads"], v) for r, v in values[name]))[0])
     if panels:
         section.add(Figure(plots.grid(panels, THREADS, "per update"),
                            "Counters per applied update (all phases), by method, against threads; all other "

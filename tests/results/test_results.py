@@ -4,8 +4,6 @@
 Each case runs the real entry scripts on the checked-in fixtures and checks what a user gets:
 the sections, the tables' numbers, the error lines, the page in a browser."""
 
-import glob
-import json
 import os
 import re
 import shutil
@@ -41,6 +39,24 @@ def report(out, *inputs):
     return run([REPORT, "-o", out, *inputs])
 
 
+def full_report(out, name):
+    """Reports fixtures/NAME into OUT/NAME, checks it ran cleanly and is one self-contained page
+    with every section; returns (html, markdown, {section id: its HTML})."""
+    d = os.path.join(out, name)
+    r = report(d, os.path.join(FIX, name))
+    check(r.returncode == 0, f"exit status {r.returncode}: {r.stderr}")
+    check(r.stderr == "", f"no problems reported, got: {r.stderr}")
+    html = open(os.path.join(d, "report.html"), encoding="utf-8").read()
+    md = open(os.path.join(d, "summary.md"), encoding="utf-8").read()
+    check_self_contained(html, f"{name} report")
+    secs = sections_of(html)
+    for s in SECTIONS:
+        check(s in secs, f"section {s} present")
+        check('class="empty"' not in secs.get(s, ""), f"section {s} has data")
+    check(OUTCOMES_HEADER in md, "Markdown summary has the outcomes table")
+    return html, md, secs
+
+
 def sections_of(html):
     """{section id: its HTML}"""
     parts = re.split(r'<section id="([a-z]+)">', html)
@@ -70,17 +86,7 @@ def check_self_contained(html, name):
 
 def case_report_counters(out):
     """Every section has data; the outcome counts match the fixture; a run read twice counts once."""
-    d = os.path.join(out, "counters")
-    r = report(d, os.path.join(FIX, "counters"))
-    check(r.returncode == 0, f"exit status {r.returncode}: {r.stderr}")
-    check(r.stderr == "", f"no problems reported, got: {r.stderr}")
-    html = open(os.path.join(d, "report.html"), encoding="utf-8").read()
-    md = open(os.path.join(d, "summary.md"), encoding="utf-8").read()
-    check_self_contained(html, "counters report")
-    secs = sections_of(html)
-    for s in SECTIONS:
-        check(s in secs, f"section {s} present")
-        check('class="empty"' not in secs.get(s, ""), f"section {s} has data")
+    html, md, secs = full_report(out, "counters")
     check(len(re.findall(r"<img ", html)) >= 14, "a plot in every section that has one")
     rows = md_outcome_rows(md)
     check(rows.get("mutex 16 thr batch=16") == [1, 0, 0, 1, 0, 2], f"mutex 16 thr batch=16: {rows.get('mutex 16 thr batch=16')}")
@@ -102,15 +108,7 @@ def case_report_counters(out):
 def case_report_no_counters(out):
     """Real output of a machine without hardware counters: every section has data, the missing
     backends are named with their reasons, and no hardware counter appears as a value."""
-    d = os.path.join(out, "no-counters")
-    r = report(d, os.path.join(FIX, "no-counters"))
-    check(r.returncode == 0, f"exit status {r.returncode}: {r.stderr}")
-    html = open(os.path.join(d, "report.html"), encoding="utf-8").read()
-    md = open(os.path.join(d, "summary.md"), encoding="utf-8").read()
-    check_self_contained(html, "no-counters report")
-    secs = sections_of(html)
-    for s in SECTIONS:
-        check(s in secs, f"section {s} present")
+    html, md, secs = full_report(out, "no-counters")
     counters = secs.get("counters", "")
     check(re.search(r"Not measured on this machine \(vm, .*?\): likwid: .+", counters),
           "likwid named as not measured, with its reason")
@@ -119,9 +117,6 @@ def case_report_no_counters(out):
     headers = " ".join(re.findall(r"<th>([^<]*)</th>", counters))
     check("task-clock-ns" in headers and "context-switches" in headers, "software counters in the tables")
     check(not re.search(r"L1D|LLC|cycles|instructions", headers), f"no hardware counter column: {headers}")
-    check(OUTCOMES_HEADER in md, "Markdown summary has the outcomes table")
-    for s in SECTIONS:
-        check('class="empty"' not in secs.get(s, ""), f"section {s} has data")
 
 
 def case_chromium(out):
