@@ -91,7 +91,7 @@ def _block(b):
     raise TypeError(f"unknown block {type(b).__name__}")
 
 
-NUMERIC = re.compile(r"^[-+]?[\d .,]*\d(e[-+]?\d+)?( ?(%|×|s))?$")
+NUMERIC = re.compile(r"^[-+]?[\d .,]*\d(e[-+]?\d+)?( ?(%|×|s|k|M|G|T))?$")
 
 
 def _cell(v, tag="td"):
