@@ -116,26 +116,36 @@ bench() {
 	return $rc
 }
 
-# The training sweep: every method at 1, 2 and 4 threads on Fashion-MNIST (quick), or the
-# study's grid (full). Each configuration runs in its own process, so a crash is an outcome.
+# The training sweeps: every method at 1, 2 and 4 threads, batch 16 and 128, on Fashion-MNIST (quick), or the
+# study's grid (full). Each configuration runs in its own process, so a crash is an outcome;
+# the sweep appends to one JSON Lines file and skips what it holds, so --resume continues.
 train() {
-	local exe
+	local exe rc=0
 	exe=$(find_binary sgdsync-sweep)
 	if [ -z "$exe" ]; then
 		echo "sgdsync-sweep: not built (see logs/build.log)"
 		return 1
 	fi
-	local flags=(--methods=sync,mutex,rwlock,hogwild,leashed --data=fashion-mnist --arch=mlp:3x128
-		--output="$run/train/sweep.jsonl")
+	local common=(--data=fashion-mnist --arch=mlp:3x128 --output="$run/train/sweep.jsonl")
 	if [ "$profile" = full ]; then
-		flags+=(--threads="$(full_threads)" --batch=16,64,256,1024 --eta=0.005,0.01,0.05
-			--backoff=none,exp --repetitions=3 --epochs=10 --time-limit=1800)
+		local threads
+		threads=$(full_threads)
+		sweep "$exe" "${common[@]}" --methods=sync,mutex,rwlock,hogwild,leashed --threads="$threads" \
+			--batch=16,64,256,1024 --eta=0.01,0.05 --backoff=none --repetitions=3 --epochs=5 \
+			--time-limit=1800 || rc=1
+		# Backoff matters only where workers wait (locks) or retry (the CAS of leashed).
+		sweep "$exe" "${common[@]}" --methods=mutex,rwlock,leashed --threads="$threads" --batch=16,256 \
+			--eta=0.01 --backoff=exp,yield --repetitions=3 --epochs=5 --time-limit=1800 || rc=1
 	else
-		flags+=(--threads=1,2,4 --batch=64 --eta=0.01 --repetitions=2 --epochs=6 --steps-per-epoch=500
-			--time-limit=120)
+		sweep "$exe" "${common[@]}" --methods=sync,mutex,rwlock,hogwild,leashed --threads=1,2,4 --batch=16,128 \
+			--eta=0.01 --repetitions=2 --epochs=6 --steps-per-epoch=500 --time-limit=120 || rc=1
 	fi
-	echo "+ $exe ${flags[*]}"
-	timeout "$train_limit" "$exe" "${flags[@]}"
+	return $rc
+}
+
+sweep() {
+	echo "+ $*"
+	timeout "$train_limit" "$@"
 }
 
 report() {
