@@ -116,9 +116,10 @@ bench() {
 	return $rc
 }
 
-# The training sweeps: every method at 1, 2 and 4 threads, batch 16 and 128, on Fashion-MNIST (quick), or the
-# study's grid (full). Each configuration runs in its own process, so a crash is an outcome;
-# the sweep appends to one JSON Lines file and skips what it holds, so --resume continues.
+# The training sweeps: every method at 1, 2 and 4 threads and batch 16 and 128 on Fashion-MNIST
+# (quick), or the study's grid (full). Each configuration runs in its own process, so a crash is
+# an outcome; the sweep appends to one JSON Lines file and skips what it holds, so --resume
+# continues.
 train() {
 	local exe rc=0
 	exe=$(find_binary sgdsync-sweep)
