@@ -1,0 +1,99 @@
+#ifndef SGDSYNC_PRIMITIVES_SPINLOCK_H
+#define SGDSYNC_PRIMITIVES_SPINLOCK_H
+
+/* The spinning kinds of lock.h, TAS, TTAS and ticket, with inline fast paths: an uncontended
+ * acquire is one atomic instruction and a counter increment; the waiting loops are out of line.
+ * lock_acquire dispatches here; a benchmark may call these directly on a lock_t initialised by
+ * lock_init with the matching kind.
+ *
+ * Waiting: after each failed attempt a thread counts a spin and waits as its lock_ctx policy
+ * says; with no policy ("none") it executes one pause instruction instead, which counts as
+ * the spin only (no backoff, no pause_iters). */
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "primitives/lock.h"
+
+/* One failed attempt: count it, then pause or back off. */
+static inline void spinlock_wait(lock_ctx *ctx)
+{
+	ctx->stats.spins++;
+	if (ctx->backoff.policy->kind == BACKOFF_NONE)
+		cpu_relax();
+	else
+		backoff_wait(&ctx->backoff);
+}
+
+/* The wait loop of an acquisition whose first attempt failed: waits and retries `attempt`
+ * until it succeeds, then counts the contended acquisition. */
+static inline void spinlock_retry(lock_t *l, lock_ctx *ctx, int (*attempt)(lock_t *))
+{
+	ctx->stats.contended++;
+	do
+		spinlock_wait(ctx);
+	while (!attempt(l));
+	backoff_reset(&ctx->backoff);
+	ctx->stats.acquisitions++;
+}
+
+/* Slow paths: called after the first attempt failed. */
+void spinlock_tas_acquire_slow(lock_t *l, lock_ctx *ctx);
+void spinlock_ttas_acquire_slow(lock_t *l, lock_ctx *ctx);
+void spinlock_ticket_acquire_slow(lock_t *l, lock_ctx *ctx, uint32_t ticket, uint32_t serving);
+
+/* One exchange: 1 if the word was free and is now ours. Acquire: the critical section cannot
+ * be reordered before the exchange that took the lock. */
+static inline int spinlock_word_try(lock_t *l)
+{
+	return atomic_exchange_explicit(&l->u.word, 1, memory_order_acquire) == 0;
+}
+
+/* TAS: retries the exchange itself after every failure. */
+static inline void spinlock_tas_acquire(lock_t *l, lock_ctx *ctx)
+{
+	if (__builtin_expect(spinlock_word_try(l), 1))
+		ctx->stats.acquisitions++;
+	else
+		spinlock_tas_acquire_slow(l, ctx);
+}
+
+/* TTAS: after a failure, reads until the word looks free and only then exchanges again, so
+ * waiters spin in their own cache instead of pulling the line exclusive on every try. */
+static inline void spinlock_ttas_acquire(lock_t *l, lock_ctx *ctx)
+{
+	if (__builtin_expect(spinlock_word_try(l), 1))
+		ctx->stats.acquisitions++;
+	else
+		spinlock_ttas_acquire_slow(l, ctx);
+}
+
+/* TAS and TTAS. Release: the critical section happens-before the next acquire exchange. */
+static inline void spinlock_word_release(lock_t *l)
+{
+	atomic_store_explicit(&l->u.word, 0, memory_order_release);
+}
+
+/* Ticket: FIFO. Taking a ticket is relaxed, because the order of tickets decides nothing about
+ * memory; the acquire load of `serving` that finds our ticket is what enters the section. */
+static inline void spinlock_ticket_acquire(lock_t *l, lock_ctx *ctx)
+{
+	uint32_t ticket = atomic_fetch_add_explicit(&l->u.ticket.next, 1, memory_order_relaxed);
+	uint32_t serving = atomic_load_explicit(&l->u.ticket.serving, memory_order_acquire);
+
+	if (__builtin_expect(serving == ticket, 1))
+		ctx->stats.acquisitions++;
+	else
+		spinlock_ticket_acquire_slow(l, ctx, ticket, serving);
+}
+
+static inline void spinlock_ticket_release(lock_t *l)
+{
+	/* Relaxed: only the holder writes `serving`, so it reads its own latest value. */
+	uint32_t serving = atomic_load_explicit(&l->u.ticket.serving, memory_order_relaxed);
+
+	/* Release: the critical section happens-before the next holder's acquire load. */
+	atomic_store_explicit(&l->u.ticket.serving, serving + 1, memory_order_release);
+}
+
+#endif

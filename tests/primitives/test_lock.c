@@ -1,0 +1,170 @@
+/* Every lock kind, with no backoff, exponential backoff and yield: mutual exclusion with 2, 8
+ * and 64 threads. The critical section reads a plain counter, pauses, and writes it back plus one,
+ * so any overlap loses an increment (and is a data race that TSan reports); a second, atomic
+ * count of threads inside catches the overlap directly. The counters of every lock_ctx must add
+ * up to what the threads did. */
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "primitives/lock.h"
+#include "threads.h"
+
+typedef struct {
+	lock_t lock;
+	int iters;
+	pthread_barrier_t start;
+	uint64_t counter; /* plain: written only under the lock */
+	_Atomic int inside;
+} exclusion_run;
+
+typedef struct CACHELINE_ALIGNED {
+	exclusion_run *run;
+	lock_ctx ctx;
+} exclusion_worker;
+
+/* For exclusive kinds the read calls take the lock exclusively too: alternate them. */
+static void critical_enter(exclusion_run *run, lock_ctx *ctx, int i)
+{
+	if ((i & 1) && !lock_kind_is_rw(run->lock.kind))
+		lock_acquire_read(&run->lock, ctx);
+	else
+		lock_acquire(&run->lock, ctx);
+}
+
+static void critical_leave(exclusion_run *run, lock_ctx *ctx, int i)
+{
+	if ((i & 1) && !lock_kind_is_rw(run->lock.kind))
+		lock_release_read(&run->lock, ctx);
+	else
+		lock_release(&run->lock, ctx);
+}
+
+static void *exclusion_thread(void *arg)
+{
+	exclusion_worker *w = arg;
+	exclusion_run *run = w->run;
+	volatile uint64_t *counter = &run->counter;
+
+	pthread_barrier_wait(&run->start);
+	for (int i = 0; i < run->iters; i++) {
+		critical_enter(run, &w->ctx, i);
+		CHECK(atomic_fetch_add(&run->inside, 1) == 0, "%s: two threads inside",
+		      lock_kind_name(run->lock.kind));
+		uint64_t v = *counter;
+		for (int k = 0; k < 8; k++)
+			cpu_relax();
+		*counter = v + 1;
+		atomic_fetch_sub(&run->inside, 1);
+		critical_leave(run, &w->ctx, i);
+	}
+	return NULL;
+}
+
+static int blocks(lock_kind kind)
+{
+	return kind == LOCK_MUTEX || kind == LOCK_PTHREAD_RW;
+}
+
+static void check_exclusion(lock_kind kind, const char *spec, int nthreads, int iters)
+{
+	static exclusion_worker workers[64];
+	exclusion_run run = { .iters = iters };
+	backoff_policy policy;
+	lock_stats total = { 0 };
+	backoff_stats backoff = { 0 };
+	char err[256];
+	uint64_t want = (uint64_t)nthreads * (uint64_t)iters;
+
+	struct timespec t0, t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	CHECK(backoff_parse(spec, &policy, err, sizeof err) == 0, "%s", err);
+	CHECK(lock_init(&run.lock, kind) == 0, "lock_init(%s)", lock_kind_name(kind));
+	pthread_barrier_init(&run.start, NULL, (unsigned)nthreads);
+	for (int t = 0; t < nthreads; t++) {
+		workers[t].run = &run;
+		lock_ctx_init(&workers[t].ctx, &policy, (uint64_t)t + 1);
+	}
+	run_threads(nthreads, exclusion_thread, workers, sizeof workers[0]);
+	for (int t = 0; t < nthreads; t++) {
+		lock_stats_add(&total, &workers[t].ctx.stats);
+		backoff_stats_add(&backoff, &workers[t].ctx.backoff.stats);
+	}
+	pthread_barrier_destroy(&run.start);
+	lock_destroy(&run.lock);
+
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	printf("%-10s %-22s %2d threads %6.0f ms: contended %5llu spins %8llu backoffs %8llu\n",
+	       lock_kind_name(kind), spec, nthreads,
+	       (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6,
+	       (unsigned long long)total.contended,
+	       (unsigned long long)total.spins, (unsigned long long)backoff.backoffs);
+	CHECK(run.counter == want, "%s %s %d threads: counter %llu, want %llu", lock_kind_name(kind),
+	      spec, nthreads, (unsigned long long)run.counter, (unsigned long long)want);
+	CHECK(total.acquisitions == want, "%s: %llu acquisitions counted, want %llu",
+	      lock_kind_name(kind), (unsigned long long)total.acquisitions, (unsigned long long)want);
+	CHECK(total.contended <= total.acquisitions && total.spins >= total.contended,
+	      "%s: contended %llu, spins %llu", lock_kind_name(kind),
+	      (unsigned long long)total.contended, (unsigned long long)total.spins);
+	if (blocks(kind) || policy.kind == BACKOFF_NONE)
+		CHECK(backoff.backoffs == 0 && backoff.pause_iters == 0, "%s %s backed off",
+		      lock_kind_name(kind), spec);
+	else
+		CHECK(backoff.backoffs == total.spins, "%s %s: %llu backoffs for %llu spins",
+		      lock_kind_name(kind), spec, (unsigned long long)backoff.backoffs,
+		      (unsigned long long)total.spins);
+	if (blocks(kind))
+		CHECK(total.spins == total.contended, "%s: a blocking lock counts one spin per contention",
+		      lock_kind_name(kind));
+}
+
+static void test_names(void)
+{
+	char err[256];
+	lock_kind k;
+	lock_t l;
+
+	for (int i = 0; i < LOCK_KIND_COUNT; i++) {
+		CHECK(lock_kind_parse(lock_kind_name((lock_kind)i), &k, err, sizeof err) == 0 && k == (lock_kind)i,
+		      "name of kind %d does not parse back", i);
+		CHECK(lock_kind_is_rw((lock_kind)i) == (i == LOCK_PTHREAD_RW || i == LOCK_RW), "is_rw %d", i);
+	}
+	CHECK(lock_kind_parse("spin", &k, err, sizeof err) == -1, "\"spin\" accepted");
+	CHECK(strstr(err, "\"spin\"") && strstr(err, "mutex, trymutex, tas, ttas, ticket, pthread-rw, rw"),
+	      "error does not list the valid names: %s", err);
+	CHECK(lock_init(&l, LOCK_KIND_COUNT) == EINVAL, "lock_init accepts a bad kind");
+	CHECK(sizeof(lock_t) % CACHELINE_PAD == 0 && _Alignof(lock_t) == CACHELINE_PAD, "lock_t padding");
+}
+
+/* A ticket lock hands over in FIFO order. With more threads than cores the next waiter is
+ * often preempted, and when the waiters spin each handover then waits a scheduler round: a
+ * convoy that turns this test into minutes on 2 cores. Spinning policies are tested on it up
+ * to one thread per core; yield covers oversubscription. */
+static int convoys(lock_kind kind, const char *spec, int nthreads)
+{
+	return kind == LOCK_TICKET && strcmp(spec, "yield") != 0 &&
+	       nthreads > sysconf(_SC_NPROCESSORS_ONLN);
+}
+
+int main(void)
+{
+	static const char *const specs[] = { "none", "exp:base=16,cap=4096", "yield" };
+	static const struct {
+		int threads, iters;
+	} sizes[] = { { 2, 10000 }, { 8, 2000 }, { 64, 200 } };
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	test_names();
+	for (int k = 0; k < LOCK_KIND_COUNT; k++)
+		for (size_t p = 0; p < sizeof specs / sizeof specs[0]; p++)
+			for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++)
+				if (!convoys((lock_kind)k, specs[p], sizes[s].threads))
+					check_exclusion((lock_kind)k, specs[p], sizes[s].threads, sizes[s].iters);
+	CHECK_DONE();
+}
