@@ -22,7 +22,7 @@
  *	int main(int argc, char **argv) { return bench_main(argc, argv, register_all); }
  *
  * Flags: bench_main takes sgdsync's own flags (--pin, --placement, --counters, --grid,
- * --threads; see bench_main) out of argv and hands the rest to Google Benchmark, so that
+ * --threads, --run-limit; see bench_main) out of argv and hands the rest to Google Benchmark, so that
  * --benchmark_filter, --benchmark_repetitions, --benchmark_min_time, --benchmark_out=F
  * --benchmark_out_format=json, ... work unchanged. The JSON context carries the environment
  * object (formats §1) as "sgdsync_environment", with "sgdsync_format" and "sgdsync_version".
@@ -70,6 +70,9 @@ typedef struct {
 	int full_grid;          /* --grid=full; 0 for --grid=default */
 	int nthreads;           /* thread counts: --threads=LIST, else the grid's list */
 	int threads[BENCH_MAX_THREAD_COUNTS];
+	double run_limit_s;     /* --run-limit=S (default max(10, 4 x --benchmark_min_time)):
+				 * benchmarks that can stall (a lock handed to preempted threads)
+				 * give up a run after S seconds */
 } bench_options;
 
 /* The options bench_main parsed; valid from the registration callback on. */

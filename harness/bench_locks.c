@@ -274,6 +274,21 @@ static void close_window(bench_state *st, lock_run *r)
 	}
 }
 
+/* A lock that hands itself to preempted threads (FIFO order under oversubscription) can take
+ * minutes per run: give the run up, with the reason, after --run-limit seconds. */
+static int past_deadline(bench_state *st, uint64_t now, uint64_t limit_ns, uint64_t *deadline)
+{
+	if (*deadline == 0)
+		*deadline = now + limit_ns;
+	if (now <= *deadline)
+		return 0;
+	char msg[160];
+	snprintf(msg, sizeof msg, "gave up after --run-limit=%g s: the lock hands over too slowly at this thread count",
+		 bench_options_get()->run_limit_s);
+	bench_skip_with_error(st, msg);
+	return 1;
+}
+
 static void report_ours(bench_state *st, const lock_thread *t)
 {
 	bench_counter(st, "contended/op", (double)t->ctx.stats.contended, BENCH_AVG_ITERATIONS);
@@ -300,11 +315,14 @@ static inline __attribute__((always_inline)) void lock_loop(bench_state *st, loc
 		return;
 	}
 	lock_ctx_init(&t->ctx, &c->backoff, (uint64_t)bench_state_thread_index(st) + 1);
+	uint64_t limit_ns = (uint64_t)(bench_options_get()->run_limit_s * 1e9), deadline = 0;
 
 	BENCH_LOOP(st)
 	{
 		int sample = done % WAIT_SAMPLE_EVERY == 0;
 		uint64_t t0 = sample ? now_ns() : 0;
+		if (sample && past_deadline(st, t0, limit_ns, &deadline))
+			break;
 		rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
 		if (read_below && (rng >> 32) < read_below) {
 			acquire_read(r, &t->ctx);

@@ -165,6 +165,21 @@ void counters_report(bench_state *st)
 			benchmark::Counter(totals.v[i].value, benchmark::Counter::kAvgIterations);
 }
 
+// A thread that skipped before its loop or broke out of it still has to pass Google
+// Benchmark's start and stop barriers, or the other threads of the run would wait for it
+// forever. After an error the library's loop ends at once; after a plain break the remaining
+// iterations run empty.
+void leave_loop(bench_state *st)
+{
+	if (st->counting) {
+		counter_set_stop(st->counters);
+		st->counting = false;
+	}
+	while (st->gb->KeepRunningBatch(1)) {
+	}
+	st->finished = true;
+}
+
 void run_thread(bench_family *f, benchmark::State &gs)
 {
 	bench_state st;
@@ -184,11 +199,10 @@ void run_thread(bench_family *f, benchmark::State &gs)
 		if (g_counting_enabled)
 			st.counters = counter_set_create(g_counter_slots, 1);
 		f->fn(&st);
-		if (st.counting) { // left the loop early (an error)
-			counter_set_stop(st.counters);
-			st.counting = false;
-		}
-		if (st.counters && st.finished && !gs.error_occurred())
+		bool completed = st.finished;
+		if (!completed)
+			leave_loop(&st);
+		if (st.counters && completed && !gs.error_occurred())
 			counters_report(&st);
 		if (st.counters)
 			counter_set_destroy(st.counters);
@@ -218,7 +232,9 @@ void print_help()
 		"  --placement=local|interleave|node:N  where shared benchmark memory lives (default local)\n"
 		"  --counters=auto|likwid[:GROUP]|perf|none  hardware/software counters per operation (default auto)\n"
 		"  --grid=default|full             the default grid, or the full cartesian grid\n"
-		"  --threads=N[,N...]              thread counts (default: the grid's list)\n");
+		"  --threads=N[,N...]              thread counts (default: the grid's list)\n"
+		"  --run-limit=SECONDS             a run that can stall gives up after this long\n"
+		"                                  (default: 10, or 4 x --benchmark_min_time if longer)\n");
 }
 
 void add_thread_count(bench_options *o, int t)
@@ -287,6 +303,8 @@ void parse_own_flags(int *argc, char **argv, bench_options *o)
 	o->memory = placement{PLACEMENT_LOCAL, 0};
 	o->counters = "auto";
 	o->full_grid = 0;
+	o->run_limit_s = 0;
+	double min_time = 0.5; // Google Benchmark's default; its flag stays in argv for it
 	int kept = 1;
 	for (int i = 1; i < *argc; i++) {
 		const char *a = argv[i], *v;
@@ -307,11 +325,20 @@ void parse_own_flags(int *argc, char **argv, bench_options *o)
 				die_flag(a, "unknown grid; valid: default, full");
 		} else if ((v = flag_value(a, "--threads"))) {
 			threads = a;
+		} else if ((v = flag_value(a, "--run-limit"))) {
+			char *end;
+			o->run_limit_s = strtod(v, &end);
+			if (end == v || *end || !(o->run_limit_s > 0))
+				die_flag(a, "expected a positive number of seconds");
 		} else {
+			if ((v = flag_value(a, "--benchmark_min_time")))
+				min_time = atof(v);
 			argv[kept++] = argv[i];
 		}
 	}
 	*argc = kept;
+	if (o->run_limit_s == 0)
+		o->run_limit_s = std::max(10.0, 4 * min_time);
 	argv[kept] = nullptr;
 	if (threads)
 		parse_thread_list(threads, threads + strlen("--threads="), o);

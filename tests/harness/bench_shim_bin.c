@@ -97,6 +97,23 @@ static void run_never(bench_state *st)
 	bench_counter(st, "ran", 1.0, BENCH_TOTAL);
 }
 
+/* Thread 1 gives up inside its loop, thread 2 before it: neither may leave the others waiting. */
+static void run_skip_some(bench_state *st)
+{
+	int idx = bench_state_thread_index(st);
+	if (idx == 2) {
+		bench_skip_with_error(st, "thread 2 skipped before its loop");
+		return;
+	}
+	BENCH_LOOP(st)
+	{
+		if (idx == 1) {
+			bench_skip_with_error(st, "thread 1 skipped inside its loop");
+			break;
+		}
+	}
+}
+
 static void register_all(const bench_options *o)
 {
 	(void)o;
@@ -116,6 +133,9 @@ static void register_all(const bench_options *o)
 	bench_arg_names(b, "cs", "read_pct");
 	bench_args_product(b, BENCH_LIST(16, 1024), BENCH_LIST(50));
 	bench_use_real_time(b);
+
+	b = bench_register("shimtest/skip_some", run_skip_some, NULL, 0);
+	bench_threads(b, 3);
 
 	b = bench_register("shimtest/skip", run_never, NULL, 0);
 	bench_setup(b, setup_refuse, NULL);

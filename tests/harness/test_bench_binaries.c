@@ -19,14 +19,17 @@ static char dir[] = "/tmp/sgdsync-test-bench-binaries-XXXXXX";
 
 static int skipped(const cJSON *b) { return cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(b, "error_occurred")); }
 
-/* Runs bin on filter and applies check to every benchmark of its JSON; returns how many. */
-static int run_and_check(const char *bin, const char *filter, void (*check)(const cJSON *b, const char *name))
+/* Runs bin on filter (plus one extra flag, or NULL) and applies check to every benchmark of its
+ * JSON; returns how many. */
+static int run_and_check(const char *bin, const char *filter, const char *extra,
+			 void (*check)(const cJSON *b, const char *name))
 {
 	char out[256], err[256], filter_flag[512];
 	snprintf(out, sizeof out, "%s/out.json", dir);
 	snprintf(err, sizeof err, "%s/err", dir);
 	snprintf(filter_flag, sizeof filter_flag, "--benchmark_filter=%s", filter);
-	char *argv[] = {(char *)bin, "--counters=none", "--threads=1,3", "--benchmark_min_time=0.01", filter_flag, NULL};
+	char *argv[] = {(char *)bin, "--counters=none", "--threads=1,3", filter_flag, "--benchmark_min_time=0.01",
+			(char *)extra, NULL};
 	cJSON *doc = bench_exec_json(argv, out, err);
 	int n = 0;
 	cJSON *b;
@@ -83,6 +86,13 @@ static void check_chain(const cJSON *b, const char *name)
 	}
 }
 
+/* With a run limit below the minimum time (0.01 s), a run stops at the limit. */
+static void check_gave_up(const cJSON *b, const char *name)
+{
+	CHECK(skipped(b) && strstr(cJSON_GetObjectItemCaseSensitive(b, "error_message")->valuestring, "--run-limit"),
+	      "%s: did not give up at --run-limit", name);
+}
+
 static void check_atomic(const cJSON *b, const char *name)
 {
 	CHECK(!skipped(b), "%s skipped", name);
@@ -97,15 +107,17 @@ int main(void)
 	int n = run_and_check(BENCH_LOCKS_BIN,
 			      "^locks/(ttas/backoff:exp/cs:16|rw/backoff:exp/cs:1024|ck_fas/backoff:ck_eb/cs:16|"
 			      "pthread_mutex/backoff:none/cs:16)/",
-			      check_lock);
+			      NULL, check_lock);
 	CHECK(n == 8, "locks: %d benchmarks, expected 4 locks x 2 thread counts", n);
 	n = run_and_check(BENCH_CHAIN_BIN,
 			  "^chain/(publish/alloc:pool/backoff:(none|exp)/persist:inf/size:1024/work_ns:0|"
 			  "readers/alloc:pool/size:16384|memcpy/size:1024)/",
-			  check_chain);
+			  NULL, check_chain);
 	/* publish: 2 policies x 2 thread counts; memcpy: 2; readers: 3 threads only. */
 	CHECK(n == 7, "chain: %d benchmarks, expected 7", n);
-	n = run_and_check(BENCH_ATOMICS_BIN, "^atomics/(cas_ok|faa)/order:seq_cst/", check_atomic);
+	n = run_and_check(BENCH_LOCKS_BIN, "^locks/ttas/backoff:none/cs:16/", "--run-limit=0.005", check_gave_up);
+	CHECK(n == 2, "run limit: %d benchmarks, expected 2", n);
+	n = run_and_check(BENCH_ATOMICS_BIN, "^atomics/(cas_ok|faa)/order:seq_cst/", NULL, check_atomic);
 	CHECK(n == 12, "atomics: %d benchmarks, expected 2 ops x 3 slots x 2 thread counts", n);
 	char cmd[600];
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);

@@ -60,6 +60,8 @@ int main(void)
 		check_refused(bin, "--grid=huge", "--grid=huge");
 		check_refused(bin, "--threads=0", "--threads=0");
 		check_refused(bin, "--threads=2,x", "--threads=2,x");
+		check_refused(bin, "--run-limit=0", "--run-limit=0");
+		check_refused(bin, "--run-limit=soon", "--run-limit=soon");
 		check_refused(bin, "--no_such_flag", "--no_such_flag");
 	}
 
