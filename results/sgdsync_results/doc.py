@@ -74,7 +74,8 @@ def fmt(value, digits=3):
             return "0"
         if abs(value) >= 1e6 or abs(value) < 1e-3:
             return f"{value:.{digits - 1}e}"
-        return f"{value:.{digits}g}"
+        text = f"{value:.{digits}g}"
+        return f"{value:.0f}" if "e" in text else text  # 1000.0 as "1000", not "1e+03"
     return str(value)
 
 
