@@ -41,7 +41,8 @@ part() {
 	shift
 	start=$(date +%s)
 	say "$name ..."
-	"$@" >"$log" 2>&1
+	echo "=== $(date -u +%Y-%m-%dT%H:%M:%SZ) $name" >>"$log"  # a resumed run appends
+	"$@" >>"$log" 2>&1
 	rc=$?
 	if [ $rc -eq 0 ]; then
 		say "$name: ok ($(($(date +%s) - start)) s)"
@@ -215,7 +216,7 @@ main() {
 		part "bench-$b" bench "$b"
 	done
 	part train train
-	part report report
+	part report report && say "report read $(grep -h 'problem(s)' "$run/logs/report.log" | tail -n 1 | sed 's/^sgdsync-report: //')"
 
 	echo "finished: $(date -u +%Y-%m-%dT%H:%M:%SZ); failed parts: ${failed[*]:-none}" >>"$run/job.txt"
 	ln -sfn "$(basename "$run")" "$(dirname "$run")/latest" 2>/dev/null
