@@ -543,7 +543,7 @@ def counters(ctx):
         s.add(Table(["configuration", *names], rows, long=len(rows) > 12,
                     caption="Training: counters per applied update by phase (phase:counter; all: phases summed), "
                             "median over repetitions."))
-        _per_update_figure(s, per_update)
+        _per_update_figure(s, ctx, per_update)
     if not any_data:
         s.add(Empty("No counter values in the inputs."))
     return s
@@ -571,9 +571,10 @@ TRAFFIC = ("miss", "numa", "remote", "mem", "cache", "llc", "l1", "l2", "l3", "h
            "migration", "fault")
 
 
-def _per_update_figure(section, runs):
-    """Counters per applied update (phases summed) against threads by method; cache and NUMA
-    traffic first; a counter that is 0 in every run is one line of text."""
+def _per_update_figure(section, ctx, runs):
+    """Counters per applied update (phases summed) against threads by method, one panel per
+    counter and family (batch size, ...); cache and NUMA traffic first; a counter that is 0 in
+    every run is one line of text."""
     values = defaultdict(list)
     for r in runs:
         flat = an.per_update_counters(r.result)
@@ -586,14 +587,15 @@ def _per_update_figure(section, runs):
     names = sorted((k for k in values if k not in zero),
                    key=lambda k: (not any(t in k.lower() for t in TRAFFIC), k))
     panels = []
-    for name in names[:MAX_FIGURES]:
-        panels.append(_method_panel(name.replace("all:", "") + " per update",
-                                    ((r.config["method"], r.config["threads"], v) for r, v in values[name]))[0])
+    for name in names:
+        value = {id(r): v for r, v in values[name]}
+        for fam, fruns in an.families([r for r, _ in values[name]], ctx.keys, drop=("method", "threads")):
+            title = name.replace("all:", "") + " per update" + (f", {fam}" if fam else "")
+            panels.append(_method_panel(title, ((r.config["method"], r.config["threads"], value[id(r)])
+                                                for r in fruns))[0])
     if panels:
-        section.add(Figure(plots.grid(panels, THREADS, "per update"),
-                           "Counters per applied update (all phases), by method, against threads; all other "
-                           "settings together.", "counters per update plot"))
-    _more_note(section, min(len(names), MAX_FIGURES), len(names), "counters")
+        _add_grid(section, panels, "panels", "Counters per applied update (all phases), by method, against "
+                  "threads.", "per update")
 
 
 # ---- environment ----
