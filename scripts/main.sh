@@ -94,7 +94,7 @@ bench() {
 		# benchmark, so the quick suite keeps locks within the hardware threads.
 		[ "$1" = locks ] && flags+=(--threads="$(printf '%s\n' 1 2 "$pus" | sort -nu | paste -sd,)")
 	fi
-	mapfile -t groups < <("$exe" "${flags[@]}" --benchmark_list_tests 2>/dev/null | cut -d/ -f1-2 | awk '!seen[$0]++')
+	mapfile -t groups < <("$exe" "${flags[@]}" --benchmark_list_tests 2>/dev/null | grep / | cut -d/ -f1-2 | awk '!seen[$0]++')
 	if [ ${#groups[@]} -eq 0 ]; then
 		echo "$name: lists no benchmarks"
 		return 1
