@@ -59,7 +59,8 @@ find_binary() {
 	find "$build" -type f -name "$1" -perm -u+x 2>/dev/null | head -n 1
 }
 
-# The thread counts of the full profile: powers of two up to 2x the hardware threads, and that.
+# The thread counts of the full profile: powers of two up to twice the hardware threads, plus
+# the hardware thread count and twice it.
 full_threads() {
 	local t=1 list=""
 	while [ $t -le $((2 * pus)) ]; do list="$list,$t"; t=$((t * 2)); done
