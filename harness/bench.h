@@ -70,7 +70,7 @@ typedef struct {
 	int full_grid;          /* --grid=full; 0 for --grid=default */
 	int nthreads;           /* thread counts: --threads=LIST, else the grid's list */
 	int threads[BENCH_MAX_THREAD_COUNTS];
-	double run_limit_s;     /* --run-limit=S (default max(10, 4 x --benchmark_min_time)):
+	double run_limit_s;     /* --run-limit=S (default max(5, 4 x --benchmark_min_time)):
 				 * benchmarks that can stall (a lock handed to preempted threads)
 				 * give up a run after S seconds */
 } bench_options;
@@ -178,7 +178,9 @@ void bench_placed_free(void *p, size_t bytes);
  * which costs what Google Benchmark's `for (auto _ : state)` costs (a down-counter), or
  *	while (bench_keep_running_batch(st, k)) { k iterations of work }
  * (may overshoot by up to k; the overshoot is counted). A thread that calls
- * bench_skip_with_error inside the loop must leave it with break or return. */
+ * bench_skip_with_error inside the loop should leave it with break (otherwise it runs on to
+ * the end of its iterations); break for any other reason is a mistake: the iterations left
+ * are counted as run. */
 int64_t bench_loop_begin(bench_state *st);
 void bench_loop_end(bench_state *st);
 int bench_keep_running_batch(bench_state *st, int64_t n);

@@ -146,11 +146,15 @@ void counters_begin(bench_state *st)
 
 void counters_end(bench_state *st)
 {
+	// After an error the timer has stopped already; pausing it again is a checked error.
+	bool timed = !st->gb->error_occurred();
 	if (st->counting) {
-		st->gb->PauseTiming();
+		if (timed)
+			st->gb->PauseTiming();
 		counter_set_stop(st->counters);
 		st->counting = false;
-		st->gb->ResumeTiming();
+		if (timed)
+			st->gb->ResumeTiming();
 	}
 	st->t_end = now_seconds();
 }
@@ -234,7 +238,7 @@ void print_help()
 		"  --grid=default|full             the default grid, or the full cartesian grid\n"
 		"  --threads=N[,N...]              thread counts (default: the grid's list)\n"
 		"  --run-limit=SECONDS             a run that can stall gives up after this long\n"
-		"                                  (default: 10, or 4 x --benchmark_min_time if longer)\n");
+		"                                  (default: 5, or 4 x --benchmark_min_time if longer)\n");
 }
 
 void add_thread_count(bench_options *o, int t)
@@ -338,7 +342,7 @@ void parse_own_flags(int *argc, char **argv, bench_options *o)
 	}
 	*argc = kept;
 	if (o->run_limit_s == 0)
-		o->run_limit_s = std::max(10.0, 4 * min_time);
+		o->run_limit_s = std::max(5.0, 4 * min_time);
 	argv[kept] = nullptr;
 	if (threads)
 		parse_thread_list(threads, threads + strlen("--threads="), o);

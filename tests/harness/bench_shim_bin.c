@@ -97,7 +97,8 @@ static void run_never(bench_state *st)
 	bench_counter(st, "ran", 1.0, BENCH_TOTAL);
 }
 
-/* Thread 1 gives up inside its loop, thread 2 before it: neither may leave the others waiting. */
+/* Thread 1 gives up inside its loop and leaves it, thread 2 gives up before it, thread 3 gives
+ * up inside it and runs on to the end: none may leave the others waiting. */
 static void run_skip_some(bench_state *st)
 {
 	int idx = bench_state_thread_index(st);
@@ -105,11 +106,16 @@ static void run_skip_some(bench_state *st)
 		bench_skip_with_error(st, "thread 2 skipped before its loop");
 		return;
 	}
+	int skipped = 0;
 	BENCH_LOOP(st)
 	{
 		if (idx == 1) {
 			bench_skip_with_error(st, "thread 1 skipped inside its loop");
 			break;
+		}
+		if (idx == 3 && !skipped) {
+			bench_skip_with_error(st, "thread 3 skipped inside its loop");
+			skipped = 1;
 		}
 	}
 }
@@ -135,7 +141,7 @@ static void register_all(const bench_options *o)
 	bench_use_real_time(b);
 
 	b = bench_register("shimtest/skip_some", run_skip_some, NULL, 0);
-	bench_threads(b, 3);
+	bench_threads(b, 4);
 
 	b = bench_register("shimtest/skip", run_never, NULL, 0);
 	bench_setup(b, setup_refuse, NULL);
