@@ -14,14 +14,14 @@ static char out_path[256], err_path[256];
 
 static const char *const binaries[] = {BENCH_ATOMICS_BIN, BENCH_CHAIN_BIN, BENCH_LOCKS_BIN};
 
-/* The flag must be refused with status 2 and stderr naming `names`. */
-static void check_refused(const char *bin, const char *flag, const char *names)
+/* The flag must be refused with status 2 and a message on stderr naming it. */
+static void check_refused(const char *bin, const char *flag)
 {
 	char *argv[] = {(char *)bin, (char *)flag, "--benchmark_list_tests", NULL};
 	int status = bench_exec(argv, out_path, err_path);
 	char *err = bench_exec_slurp(err_path);
 	CHECK(status == 2, "%s %s: exit status %d, expected 2 (stderr: %s)", bin, flag, status, err ? err : "");
-	CHECK(err && strstr(err, names), "%s %s: stderr does not name \"%s\": %s", bin, flag, names, err ? err : "");
+	CHECK(err && strstr(err, flag), "%s %s: stderr does not name the flag: %s", bin, flag, err ? err : "");
 	free(err);
 }
 
@@ -49,21 +49,14 @@ int main(void)
 	snprintf(out_path, sizeof out_path, "%s/out", dir);
 	snprintf(err_path, sizeof err_path, "%s/err", dir);
 
-	for (size_t i = 0; i < sizeof binaries / sizeof *binaries; i++) {
-		const char *bin = binaries[i];
-		check_refused(bin, "--pin=bogus", "--pin=bogus");
-		check_refused(bin, "--pin", "--pin");
-		check_refused(bin, "--placement=node:9999", "--placement=node:9999");
-		check_refused(bin, "--placement=everywhere", "--placement=everywhere");
-		check_refused(bin, "--counters=nope", "--counters=nope");
-		check_refused(bin, "--counters=likwid:NO_SUCH_GROUP", "--counters=likwid:NO_SUCH_GROUP");
-		check_refused(bin, "--grid=huge", "--grid=huge");
-		check_refused(bin, "--threads=0", "--threads=0");
-		check_refused(bin, "--threads=2,x", "--threads=2,x");
-		check_refused(bin, "--run-limit=0", "--run-limit=0");
-		check_refused(bin, "--run-limit=soon", "--run-limit=soon");
-		check_refused(bin, "--no_such_flag", "--no_such_flag");
-	}
+	static const char *const bad_flags[] = {
+		"--pin=bogus", "--pin", "--placement=node:9999", "--placement=everywhere", "--counters=nope",
+		"--counters=likwid:NO_SUCH_GROUP", "--grid=huge", "--threads=0", "--threads=2,x", "--run-limit=0",
+		"--run-limit=soon", "--no_such_flag",
+	};
+	for (size_t i = 0; i < sizeof binaries / sizeof *binaries; i++)
+		for (size_t f = 0; f < sizeof bad_flags / sizeof *bad_flags; f++)
+			check_refused(binaries[i], bad_flags[f]);
 
 	int def = list_tests(BENCH_ATOMICS_BIN, "--grid=default", "atomics/faa/order:seq_cst/slot:padded/real_time/threads:2");
 	int full = list_tests(BENCH_ATOMICS_BIN, "--grid=full", "atomics/faa/order:relaxed/slot:packed/real_time/threads:64");
