@@ -56,6 +56,17 @@ static inline int bench_exec(char *const argv[], const char *out_path, const cha
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
+/* The JSON document in path; fails the test when it cannot be read or parsed. */
+static inline cJSON *bench_exec_load_json(const char *path)
+{
+	char *text = bench_exec_slurp(path);
+	CHECK(text, "cannot read %s", path);
+	cJSON *doc = cJSON_Parse(text);
+	CHECK(doc, "%s does not parse as JSON", path);
+	free(text);
+	return doc;
+}
+
 /* Runs argv plus --benchmark_out=<out_json> --benchmark_out_format=json, requires exit status 0
  * and returns the parsed JSON. */
 static inline cJSON *bench_exec_json(char *const argv[], const char *out_json, const char *err_path)
@@ -75,12 +86,7 @@ static inline cJSON *bench_exec_json(char *const argv[], const char *out_json, c
 	char *err = bench_exec_slurp(err_path);
 	CHECK(status == 0, "%s exited %d: %s", argv[0], status, err ? err : "");
 	free(err);
-	char *text = bench_exec_slurp(out_json);
-	CHECK(text, "no JSON at %s", out_json);
-	cJSON *doc = cJSON_Parse(text);
-	CHECK(doc, "%s does not parse as JSON", out_json);
-	free(text);
-	return doc;
+	return bench_exec_load_json(out_json);
 }
 
 static inline const char *bench_name(const cJSON *b)
