@@ -122,10 +122,7 @@ void lock_acquire(lock_t *l, lock_ctx *ctx)
 			pthread_mutex_lock(&l->u.mutex);
 		return;
 	case LOCK_TRYMUTEX:
-		if (trymutex_attempt(l))
-			ctx->stats.acquisitions++;
-		else
-			spinlock_retry(l, ctx, trymutex_attempt);
+		spinlock_acquire_with(l, ctx, trymutex_attempt, trymutex_attempt);
 		return;
 	case LOCK_TAS:
 		spinlock_tas_acquire(l, ctx);

@@ -19,24 +19,31 @@ static int rwlock_try_write(lock_t *l, uint32_t *v)
 						       memory_order_relaxed);
 }
 
-void rwlock_acquire(lock_t *l, lock_ctx *ctx)
+/* First attempt: expects the word free, so an uncontended acquire is one CAS and no load. */
+static int rwlock_write_first(lock_t *l)
 {
 	uint32_t v = 0;
 
-	if (__builtin_expect(rwlock_try_write(l, &v), 1)) {
-		ctx->stats.acquisitions++;
-		return;
-	}
-	ctx->stats.contended++;
-	do {
-		/* Relaxed: the bit only keeps new readers out; it publishes no data. */
-		if (!(v & RW_WAITING))
-			atomic_fetch_or_explicit(&l->u.word, RW_WAITING, memory_order_relaxed);
-		spinlock_wait(ctx);
-		v = atomic_load_explicit(&l->u.word, memory_order_relaxed);
-	} while (!rwlock_try_write(l, &v));
-	backoff_reset(&ctx->backoff);
-	ctx->stats.acquisitions++;
+	return rwlock_try_write(l, &v);
+}
+
+/* After a failure: takes the lock if it looks free; otherwise makes sure the waiting bit is
+ * set, so that no new reader enters. Relaxed on the bit: it keeps readers out, publishes no
+ * data. */
+static int rwlock_write_retry(lock_t *l)
+{
+	uint32_t v = atomic_load_explicit(&l->u.word, memory_order_relaxed);
+
+	if (rwlock_try_write(l, &v))
+		return 1;
+	if (!(v & RW_WAITING))
+		atomic_fetch_or_explicit(&l->u.word, RW_WAITING, memory_order_relaxed);
+	return 0;
+}
+
+void rwlock_acquire(lock_t *l, lock_ctx *ctx)
+{
+	spinlock_acquire_with(l, ctx, rwlock_write_first, rwlock_write_retry);
 }
 
 void rwlock_release(lock_t *l)
@@ -58,21 +65,17 @@ static int rwlock_try_read(lock_t *l)
 	return 0;
 }
 
+/* After a failure: tries again only once no writer holds or waits. Relaxed read: a hint;
+ * rwlock_try_read decides. */
+static int rwlock_read_retry(lock_t *l)
+{
+	return !(atomic_load_explicit(&l->u.word, memory_order_relaxed) & (RW_WRITER | RW_WAITING)) &&
+	       rwlock_try_read(l);
+}
+
 void rwlock_acquire_read(lock_t *l, lock_ctx *ctx)
 {
-	if (__builtin_expect(rwlock_try_read(l), 1)) {
-		ctx->stats.acquisitions++;
-		return;
-	}
-	ctx->stats.contended++;
-	do {
-		/* Relaxed: waiting for the writer bits to clear is a hint; rwlock_try_read decides. */
-		do
-			spinlock_wait(ctx);
-		while (atomic_load_explicit(&l->u.word, memory_order_relaxed) & (RW_WRITER | RW_WAITING));
-	} while (!rwlock_try_read(l));
-	backoff_reset(&ctx->backoff);
-	ctx->stats.acquisitions++;
+	spinlock_acquire_with(l, ctx, rwlock_try_read, rwlock_read_retry);
 }
 
 void rwlock_release_read(lock_t *l)

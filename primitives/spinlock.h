@@ -37,10 +37,15 @@ static inline void spinlock_retry(lock_t *l, lock_ctx *ctx, int (*attempt)(lock_
 	ctx->stats.acquisitions++;
 }
 
-/* Slow paths: called after the first attempt failed. */
-void spinlock_tas_acquire_slow(lock_t *l, lock_ctx *ctx);
-void spinlock_ttas_acquire_slow(lock_t *l, lock_ctx *ctx);
-void spinlock_ticket_acquire_slow(lock_t *l, lock_ctx *ctx, uint32_t ticket, uint32_t serving);
+/* One first attempt; if it fails, the wait loop retrying with `retry`. */
+static inline void spinlock_acquire_with(lock_t *l, lock_ctx *ctx, int (*first)(lock_t *),
+					 int (*retry)(lock_t *))
+{
+	if (__builtin_expect(first(l), 1))
+		ctx->stats.acquisitions++;
+	else
+		spinlock_retry(l, ctx, retry);
+}
 
 /* One exchange: 1 if the word was free and is now ours. Acquire: the critical section cannot
  * be reordered before the exchange that took the lock. */
@@ -49,23 +54,31 @@ static inline int spinlock_word_try(lock_t *l)
 	return atomic_exchange_explicit(&l->u.word, 1, memory_order_acquire) == 0;
 }
 
-/* TAS: retries the exchange itself after every failure. */
-static inline void spinlock_tas_acquire(lock_t *l, lock_ctx *ctx)
+/* TAS and TTAS share the first attempt, one exchange, inline; their wait loops are out of line
+ * so that the inlined acquire stays small. */
+void spinlock_tas_acquire_slow(lock_t *l, lock_ctx *ctx);
+void spinlock_ttas_acquire_slow(lock_t *l, lock_ctx *ctx);
+
+static inline void spinlock_word_acquire(lock_t *l, lock_ctx *ctx,
+					 void (*slow)(lock_t *, lock_ctx *))
 {
 	if (__builtin_expect(spinlock_word_try(l), 1))
 		ctx->stats.acquisitions++;
 	else
-		spinlock_tas_acquire_slow(l, ctx);
+		slow(l, ctx);
+}
+
+/* TAS: retries the exchange itself after every failure. */
+static inline void spinlock_tas_acquire(lock_t *l, lock_ctx *ctx)
+{
+	spinlock_word_acquire(l, ctx, spinlock_tas_acquire_slow);
 }
 
 /* TTAS: after a failure, reads until the word looks free and only then exchanges again, so
  * waiters spin in their own cache instead of pulling the line exclusive on every try. */
 static inline void spinlock_ttas_acquire(lock_t *l, lock_ctx *ctx)
 {
-	if (__builtin_expect(spinlock_word_try(l), 1))
-		ctx->stats.acquisitions++;
-	else
-		spinlock_ttas_acquire_slow(l, ctx);
+	spinlock_word_acquire(l, ctx, spinlock_ttas_acquire_slow);
 }
 
 /* TAS and TTAS. Release: the critical section happens-before the next acquire exchange. */
@@ -73,6 +86,8 @@ static inline void spinlock_word_release(lock_t *l)
 {
 	atomic_store_explicit(&l->u.word, 0, memory_order_release);
 }
+
+void spinlock_ticket_acquire_slow(lock_t *l, lock_ctx *ctx, uint32_t ticket, uint32_t serving);
 
 /* Ticket: FIFO. Taking a ticket is relaxed, because the order of tickets decides nothing about
  * memory; the acquire load of `serving` that finds our ticket is what enters the section. */
