@@ -78,10 +78,16 @@ static int spec_error(char *err, size_t errlen, const char *spec, const char *fm
 	return -1;
 }
 
+/* Whether the first len characters of s are exactly name. */
+static int name_is(const char *name, const char *s, size_t len)
+{
+	return strlen(name) == len && strncmp(s, name, len) == 0;
+}
+
 static int parse_kind(const char *spec, size_t len, backoff_kind *out)
 {
 	for (size_t k = 0; k < KIND_COUNT; k++) {
-		if (strlen(kinds[k].name) == len && strncmp(spec, kinds[k].name, len) == 0) {
+		if (name_is(kinds[k].name, spec, len)) {
 			*out = (backoff_kind)k;
 			return 0;
 		}
@@ -92,7 +98,7 @@ static int parse_kind(const char *spec, size_t len, backoff_kind *out)
 static unsigned parse_key(const char *name, size_t len)
 {
 	for (size_t i = 0; i < KEY_COUNT; i++) {
-		if (strlen(keys[i].name) == len && strncmp(name, keys[i].name, len) == 0)
+		if (name_is(keys[i].name, name, len))
 			return keys[i].bit;
 	}
 	return 0;
