@@ -4,11 +4,12 @@
 /* The spinning kinds of lock.h, TAS, TTAS and ticket, with inline fast paths: an uncontended
  * acquire is one atomic instruction and a counter increment; the waiting loops are out of line.
  * lock_acquire dispatches here; a benchmark may call these directly on a lock_t initialised by
- * lock_init with the matching kind.
+ * lock_init with the matching kind. The wait loop helpers also serve trymutex and rw.
  *
  * Waiting: after each failed attempt a thread counts a spin and waits as its lock_ctx policy
  * says; with no policy ("none") it executes one pause instruction instead, which counts as
- * the spin only (no backoff, no pause_iters). */
+ * the spin only (no backoff, no pause_iters). The ticket lock waits in proportion to its place
+ * in the queue instead (spinlock.c). */
 
 #include <stdatomic.h>
 #include <stdint.h>
