@@ -19,7 +19,7 @@ typedef enum {
 	LOCK_TRYMUTEX,  /* pthread_mutex_trylock, backoff between tries */
 	LOCK_TAS,       /* test-and-set spinlock */
 	LOCK_TTAS,      /* test-and-test-and-set spinlock */
-	LOCK_TICKET,    /* ticket lock, proportional backoff: waits base * (tickets ahead) */
+	LOCK_TICKET,    /* ticket lock, proportional backoff: waits base * (tickets ahead - 1) */
 	LOCK_PTHREAD_RW,/* pthread rwlock; ignores backoff */
 	LOCK_RW,        /* our read-write lock: readers share, a waiting writer stops new readers */
 	LOCK_KIND_COUNT

@@ -17,13 +17,14 @@ void spinlock_ttas_acquire_slow(lock_t *l, lock_ctx *ctx)
 	spinlock_retry(l, ctx, ttas_attempt);
 }
 
-/* Proportional backoff: a waiter `ahead` tickets from the front waits base * ahead pause
- * iterations (at most cap, where the policy has one) before it reads `serving` again. Yield
- * and sleep wait as usual; with no policy, one pause. */
+/* Proportional backoff: a waiter `ahead` tickets from the front waits base * (ahead - 1) pause
+ * iterations (at least one, at most cap where the policy has one) before it reads `serving`
+ * again: the next in line polls, the others sleep off the holders before them. Yield and sleep
+ * wait as usual; with no policy, one pause. */
 static void ticket_wait(lock_ctx *ctx, uint32_t ahead)
 {
 	const backoff_policy *p = ctx->backoff.policy;
-	uint64_t iters = (uint64_t)p->base * ahead;
+	uint64_t iters = ahead > 1 ? (uint64_t)p->base * (ahead - 1) : 1;
 
 	switch (p->kind) {
 	case BACKOFF_CONST:
