@@ -23,16 +23,6 @@ static char *path_in(const char *name)
 	return p;
 }
 
-static cJSON *load_json(const char *path)
-{
-	char *text = bench_exec_slurp(path);
-	CHECK(text, "cannot read %s", path);
-	cJSON *doc = cJSON_Parse(text);
-	CHECK(doc, "%s does not parse", path);
-	free(text);
-	return doc;
-}
-
 static const cJSON *get(const cJSON *o, const char *key)
 {
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
@@ -167,7 +157,7 @@ static void test_run_json(void)
 		char *err = stderr_text();
 		CHECK(st == 0, "%s run: exit %d: %s", methods[m], st, err);
 		free(err);
-		cJSON *d = load_json(path_in("run.json"));
+		cJSON *d = bench_exec_load_json(path_in("run.json"));
 		check_run_document(d, methods[m]);
 		const cJSON *tot = get(d, "totals"), *stale = get(d, "staleness");
 		CHECK(get(tot, "applied")->valuedouble == 300, "300 updates applied");
@@ -195,7 +185,7 @@ static void test_diverged_run(void)
 			      "--output", path_in("diverged.json"), NULL};
 	int st = tool(TRAIN_EXE, args, NULL);
 	CHECK(st == 0, "a diverged run is a completed run: exit %d", st);
-	cJSON *d = load_json(path_in("diverged.json"));
+	cJSON *d = bench_exec_load_json(path_in("diverged.json"));
 	CHECK(strcmp(get(d, "outcome")->valuestring, "diverged") == 0, "outcome %s (%s)",
 	      get(d, "outcome")->valuestring, get(d, "outcome_detail")->valuestring);
 	CHECK(get(get(d, "totals"), "applied")->valuedouble < 2000, "stopped early");
@@ -214,7 +204,7 @@ static void test_fashion_mnist(void)
 			      "--counters", "none", "--output", path_in("fashion.json"), NULL};
 	int rc = tool(TRAIN_EXE, args, NULL);
 	CHECK(rc == 0, "Fashion-MNIST run: exit %d", rc);
-	cJSON *d = load_json(path_in("fashion.json"));
+	cJSON *d = bench_exec_load_json(path_in("fashion.json"));
 	const cJSON *ep = cJSON_GetArrayItem(get(d, "epochs"), 0);
 	double acc = get(ep, "test_accuracy")->valuedouble;
 	printf("Fashion-MNIST, mlp:1x32, 600 updates of 64: held-out accuracy %.3f\n", acc);
