@@ -127,12 +127,28 @@ static void probe_child(int out, const char *const *cands, int ncands)
 		_exit(1);
 	}
 	CpuInfo_t info = get_cpuInfo();
-	dprintf(out, "\n" PROBE_TAG "cpu %s (%s)\n", info->name ? info->name : "?",
-		info->short_name ? info->short_name : "?");
+	/* likwid leaves name and short_name NULL for a CPU it does not know; the OS's name remains. */
+	const char *os = info->osname ? info->osname : "?";
+	int oslen = (int)strlen(os);
+	while (oslen > 0 && os[oslen - 1] == ' ')
+		oslen--;
+	if (info->name)
+		dprintf(out, "\n" PROBE_TAG "cpu %s (%s)\n", info->name, info->short_name ? info->short_name : "?");
+	else
+		dprintf(out, "\n" PROBE_TAG "cpu %.*s, not identified by likwid\n", oslen, os);
 	char **groups = NULL, **shortinfo = NULL, **longinfo = NULL;
 	int ngroups = perfmon_getGroups(&groups, &shortinfo, &longinfo);
-	for (int i = 0; i < ngroups; i++)
+	bool any_candidate = false;
+	for (int i = 0; i < ngroups; i++) {
 		dprintf(out, "\n" PROBE_TAG "group %s\n", groups[i]);
+		for (int k = 0; k < ncands; k++)
+			any_candidate |= strcmp(groups[i], cands[k]) == 0;
+	}
+	if (!any_candidate) {
+		/* Nothing to start: perfmon_init would only wait seconds for likwid's access daemon. */
+		dprintf(out, "\n" PROBE_TAG "perfmon skipped\n");
+		_exit(0);
+	}
 	int ncpus, *cpus = likwid_cpu_list(&ncpus);
 	int rc = perfmon_init(ncpus, cpus);
 	dprintf(out, "\n" PROBE_TAG "perfmon %d\n", rc);
@@ -168,6 +184,8 @@ static void parse_line(probe_result *r, char *line)
 		snprintf(r->cpu, sizeof r->cpu, "%s", what + 4);
 	else if (strncmp(what, "group ", 6) == 0 && used + strlen(what) < sizeof r->groups)
 		snprintf(r->groups + used, sizeof r->groups - used, "%s ", what + 6);
+	else if (strcmp(what, "perfmon skipped") == 0)
+		r->perfmon_rc = 0; /* not a failure: no candidate group is defined, why_none_works says so */
 	else if (strncmp(what, "perfmon ", 8) == 0)
 		r->perfmon_rc = atoi(what + 8);
 	else if (strncmp(what, "works ", 6) == 0)
@@ -317,7 +335,10 @@ static bool any_study_group(const probe_result *r)
 
 static void why_none_works(const probe_result *r, const char *group, char *why, size_t len)
 {
-	if (group && !has_group(r, group))
+	if (strcmp(r->groups, " ") == 0)
+		snprintf(why, len, "likwid does not support this CPU (%s): it defines no performance groups for it",
+			 r->cpu);
+	else if (group && !has_group(r, group))
 		snprintf(why, len, "group %s is not defined for this CPU (%s)", group, r->cpu);
 	else if (!group && !any_study_group(r))
 		snprintf(why, len, "none of " STUDY_LIST " is defined for this CPU (%s)", r->cpu);
