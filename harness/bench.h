@@ -85,6 +85,9 @@ int bench_main(int argc, char **argv, void (*register_all)(const bench_options *
 
 /* Adds key: value to the JSON context (Google Benchmark's AddCustomContext). */
 void bench_add_context(const char *key, const char *value);
+/* From register_all, in a binary that runs on OpenBLAS: its openblas_get_config() string becomes
+ * the environment's versions.openblas (null otherwise). */
+void bench_environment_blas(const char *openblas_config);
 
 /* ---- Registration ---- */
 

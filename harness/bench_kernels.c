@@ -175,7 +175,7 @@ static void register_all(const bench_options *o)
 	static const char *const specs[] = { "mlp:3x128", "cnn", "lenet" };
 	char name[64];
 
-	bench_add_context("sgdsync_blas", blas_config());
+	bench_environment_blas(blas_config());
 	for (size_t i = 0; i < sizeof(specs) / sizeof(specs[0]); i++) {
 		snprintf(name, sizeof(name), "kernels/net:%s", specs[i]);
 		bench_family *b = bench_register(name, run_kernels, specs[i], 0);

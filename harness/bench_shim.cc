@@ -350,11 +350,14 @@ void parse_own_flags(int *argc, char **argv, bench_options *o)
 		grid_thread_counts(o);
 }
 
+const char *g_openblas_config; // set by bench_environment_blas
+
 void add_environment_context(int argc, char **argv)
 {
 	env_options eo = {};
 	eo.pinning = g_opts.pin;
 	eo.memory = g_opts.memory;
+	eo.openblas_config = g_openblas_config;
 	eo.argc = argc;
 	eo.argv = argv;
 	cJSON *env = env_json(&eo);
@@ -380,6 +383,8 @@ const bench_options *bench_options_get(void) { return &g_opts; }
 
 void bench_add_context(const char *key, const char *value) { benchmark::AddCustomContext(key, value); }
 
+void bench_environment_blas(const char *openblas_config) { g_openblas_config = openblas_config; }
+
 int bench_main(int argc, char **argv, void (*register_all)(const bench_options *opts))
 {
 	const char *slash = strrchr(argv[0], '/');
@@ -397,9 +402,8 @@ int bench_main(int argc, char **argv, void (*register_all)(const bench_options *
 		return 2;
 	}
 	g_counting_enabled = strcmp(g_opts.counters, "none") != 0;
-	add_environment_context((int)original.size(), original.data());
-
 	register_all(&g_opts);
+	add_environment_context((int)original.size(), original.data());
 	benchmark::RunSpecifiedBenchmarks();
 	benchmark::Shutdown();
 	counters_close();
