@@ -179,26 +179,27 @@ void bench_placed_free(void *p, size_t bytes);
 /* The loop. Either
  *	BENCH_LOOP(st) { body }
  * which costs what Google Benchmark's `for (auto _ : state)` costs (a down-counter), or
- *	while (bench_keep_running_batch(st, k)) { k iterations of work }
- * (may overshoot by up to k; the overshoot is counted). A thread that calls
- * bench_skip_with_error inside the loop should leave it with break (otherwise it runs on to
- * the end of its iterations); break for any other reason is a mistake: the iterations left
- * are counted as run. */
-int64_t bench_loop_begin(bench_state *st);
+ *	BENCH_LOOP_BATCH(st, k) { k iterations of work }
+ * the same down-counter stepping by k: the iterations are rounded up to a multiple of k, and
+ * those are the ones counted. A thread that calls bench_skip_with_error inside the loop should
+ * leave it with break (otherwise it runs on to the end of its iterations); break for any other
+ * reason is a mistake: the iterations left are counted as run. */
+int64_t bench_loop_begin(bench_state *st, int64_t k);
 void bench_loop_end(bench_state *st);
-int bench_keep_running_batch(bench_state *st, int64_t n);
 
-static inline int bench_loop_next_(bench_state *st, int64_t *left)
+static inline int bench_loop_next_(bench_state *st, int64_t *left, int64_t k)
 {
 	if (__builtin_expect(*left > 0, 1)) {
-		--*left;
+		*left -= k;
 		return 1;
 	}
 	bench_loop_end(st);
 	return 0;
 }
 
-#define BENCH_LOOP(st) for (int64_t bench_left_ = bench_loop_begin(st); bench_loop_next_((st), &bench_left_);)
+#define BENCH_LOOP(st) BENCH_LOOP_BATCH(st, 1)
+#define BENCH_LOOP_BATCH(st, k) \
+	for (int64_t bench_left_ = bench_loop_begin((st), (k)); bench_loop_next_((st), &bench_left_, (k));)
 
 /* Inside the loop only: stop and restart this thread's timer and counters (costly: keep them
  * out of short loops). */

@@ -92,7 +92,7 @@ struct bench_state {
 	bool started = false;  // the loop has begun
 	bool finished = false; // the loop has ended (or never began because of an error)
 	bool counting = false; // counters are running
-	int64_t consumed = 0;  // iterations handed out by bench_keep_running_batch
+	int64_t consumed = 0;  // iterations handed out by keep_running_batch
 	double t_begin = 0, t_end = 0;
 };
 
@@ -510,7 +510,8 @@ void bench_placed_free(void *p, size_t bytes)
 		placement_free(p, bytes);
 }
 
-int bench_keep_running_batch(bench_state *st, int64_t n)
+// Hands out n more iterations of Google Benchmark's; 0 when the loop is over.
+static int keep_running_batch(bench_state *st, int64_t n)
 {
 	if (st->finished)
 		return 0;
@@ -532,13 +533,15 @@ int bench_keep_running_batch(bench_state *st, int64_t n)
 	return 1;
 }
 
-int64_t bench_loop_begin(bench_state *st)
+// All the iterations at once, as one batch rounded up to a multiple of k: Google Benchmark counts
+// the overshoot of a batch among the iterations.
+int64_t bench_loop_begin(bench_state *st, int64_t k)
 {
-	int64_t n = st->gb->max_iterations;
-	return bench_keep_running_batch(st, n) ? n : 0;
+	int64_t n = (st->gb->max_iterations + k - 1) / k * k;
+	return keep_running_batch(st, n) ? n : 0;
 }
 
-void bench_loop_end(bench_state *st) { bench_keep_running_batch(st, 1); }
+void bench_loop_end(bench_state *st) { keep_running_batch(st, 1); }
 
 void bench_pause_timing(bench_state *st)
 {

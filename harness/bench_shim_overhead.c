@@ -19,7 +19,7 @@
 	static void batch_##body(bench_state *st) \
 	{ \
 		uint64_t x = 0; \
-		while (bench_keep_running_batch(st, SHIM_OVERHEAD_BATCH)) \
+		BENCH_LOOP_BATCH(st, SHIM_OVERHEAD_BATCH) \
 			for (int i = 0; i < SHIM_OVERHEAD_BATCH; i++) \
 				BODY(x); \
 	}

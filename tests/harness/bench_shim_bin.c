@@ -69,7 +69,7 @@ static void run_counters(bench_state *st)
 static void run_batch(bench_state *st)
 {
 	int64_t batches = 0;
-	while (bench_keep_running_batch(st, 10)) {
+	BENCH_LOOP_BATCH(st, 10) {
 		if (batches++ == 0) {
 			bench_pause_timing(st);
 			bench_resume_timing(st);
