@@ -196,6 +196,12 @@ const chain_stats *chain_worker_stats(chain_worker *w)
 	return &w->stats;
 }
 
+void chain_worker_reset_stats(chain_worker *w)
+{
+	memset(&w->stats, 0, sizeof w->stats);
+	memset(&w->backoff.stats, 0, sizeof w->backoff.stats);
+}
+
 const float *chain_acquire(chain_worker *w, uint64_t *timestamp)
 {
 	chain_release(w);

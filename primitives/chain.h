@@ -87,6 +87,8 @@ uint64_t chain_snapshot(chain *c, float *out);
 
 /* This worker's counters, its backoff's included. */
 const chain_stats *chain_worker_stats(chain_worker *w);
+/* Zeroes them (after a warm-up that is not to be counted). */
+void chain_worker_reset_stats(chain_worker *w);
 void chain_stats_add(chain_stats *a, const chain_stats *b);
 
 #endif
