@@ -43,6 +43,35 @@ static int sync_dir_of(const char *path)
 	return rc;
 }
 
+/* Creates path's temporary file, named in tmp; -1 with errno set. */
+static int temp_beside(const char *path, char tmp[PATH_MAX])
+{
+	struct stat st;
+	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+		errno = EISDIR;
+		return -1;
+	}
+	if (snprintf(tmp, PATH_MAX, "%s.tmp.XXXXXX", path) >= PATH_MAX) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	return mkstemp(tmp);
+}
+
+int jsonfile_check_writable(const char *path, char *err, size_t errlen)
+{
+	char tmp[PATH_MAX];
+	int fd = temp_beside(path, tmp);
+	if (fd < 0) {
+		snprintf(err, errlen, "cannot write %s: creating a temporary file beside it: %s", path,
+			 strerror(errno));
+		return -1;
+	}
+	close(fd);
+	unlink(tmp);
+	return 0;
+}
+
 int jsonfile_write_atomic(const char *path, const cJSON *doc, char *err, size_t errlen)
 {
 	char tmp[PATH_MAX];
@@ -52,11 +81,7 @@ int jsonfile_write_atomic(const char *path, const cJSON *doc, char *err, size_t 
 	if (!text)
 		goto fail;
 	step = "creating a temporary file beside it";
-	if (snprintf(tmp, sizeof tmp, "%s.tmp.XXXXXX", path) >= (int)sizeof tmp) {
-		errno = ENAMETOOLONG;
-		goto fail;
-	}
-	fd = mkstemp(tmp);
+	fd = temp_beside(path, tmp);
 	if (fd < 0)
 		goto fail;
 	step = "writing the temporary file";

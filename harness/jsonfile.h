@@ -12,5 +12,8 @@
 /* Writes doc (indented, with a final newline) to path; returns -1 with a message naming the
  * path and the failing step in err, leaving any existing file at path untouched. */
 int jsonfile_write_atomic(const char *path, const cJSON *doc, char *err, size_t errlen);
+/* Whether jsonfile_write_atomic could write path now (a temporary file beside it can be made):
+ * checked before a long run, so that its result is not lost at the end. -1 with a message. */
+int jsonfile_check_writable(const char *path, char *err, size_t errlen);
 
 #endif

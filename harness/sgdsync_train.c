@@ -3,6 +3,7 @@
 
 #include <math.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -334,10 +335,15 @@ static cJSON *result_json(const run_ctx *x, const train_result *r, int argc, cha
 	return doc;
 }
 
+static bool output_is_file(const train_options *o)
+{
+	return o->output[0] && strcmp(o->output, "-") != 0;
+}
+
 static int write_result(const train_options *o, const cJSON *doc)
 {
 	char err[512];
-	if (o->output[0] && strcmp(o->output, "-") != 0) {
+	if (output_is_file(o)) {
 		if (jsonfile_write_atomic(o->output, doc, err, sizeof err) == 0)
 			return 0;
 		fprintf(stderr, "sgdsync-train: %s\n", err);
@@ -436,6 +442,10 @@ int main(int argc, char **argv)
 	}
 	if (rc != 0) {
 		fprintf(stderr, "sgdsync-train: %s\n", err);
+		return EXIT_USAGE;
+	}
+	if (output_is_file(&o) && jsonfile_check_writable(o.output, err, sizeof err) != 0) {
+		fprintf(stderr, "sgdsync-train: --output: %s\n", err);
 		return EXIT_USAGE;
 	}
 	if (counters_open(o.counters, err, sizeof err) != 0) {

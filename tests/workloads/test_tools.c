@@ -66,6 +66,7 @@ static void test_bad_options(void)
 		{"--data", "/nonexistent", "--data", NULL}, {"--arch", "mlp:9", "--arch", NULL},
 		{"--targets", "0.5,3", "--targets", NULL}, {"--step-policy", "tails", "--step-policy", NULL},
 		{"--frobnicate", "1", "frobnicate", NULL}, {"--counters", "papi", "--counters", NULL},
+		{"--output", "/nonexistent/run.json", "--output", NULL}, {"--output", "/tmp", "--output", NULL},
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		const char *args[] = {bad[i][0], bad[i][1], NULL};
