@@ -46,11 +46,6 @@ static int sync_dir_of(const char *path)
 /* Creates path's temporary file, named in tmp; -1 with errno set. */
 static int temp_beside(const char *path, char tmp[PATH_MAX])
 {
-	struct stat st;
-	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
-		errno = EISDIR;
-		return -1;
-	}
 	if (snprintf(tmp, PATH_MAX, "%s.tmp.XXXXXX", path) >= PATH_MAX) {
 		errno = ENAMETOOLONG;
 		return -1;
@@ -61,6 +56,11 @@ static int temp_beside(const char *path, char tmp[PATH_MAX])
 int jsonfile_check_writable(const char *path, char *err, size_t errlen)
 {
 	char tmp[PATH_MAX];
+	struct stat st;
+	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+		snprintf(err, errlen, "cannot write %s: it is a directory", path);
+		return -1;
+	}
 	int fd = temp_beside(path, tmp);
 	if (fd < 0) {
 		snprintf(err, errlen, "cannot write %s: creating a temporary file beside it: %s", path,

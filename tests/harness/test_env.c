@@ -179,8 +179,11 @@ static void check_atomic_write(void)
 	CHECK(jsonfile_write_atomic(sub, docs[0], err, sizeof err) == -1, "wrote over a directory");
 	CHECK(strstr(err, sub) && strstr(err, "renaming"), "message: %s", err);
 	CHECK(stat(sub, &st) == 0 && S_ISDIR(st.st_mode), "directory replaced");
+	CHECK(jsonfile_check_writable(sub, err, sizeof err) == -1 && strstr(err, "directory"), "%s", err);
 	snprintf(sub, sizeof sub, "%s/no/such/dir.json", dir);
 	CHECK(jsonfile_write_atomic(sub, docs[0], err, sizeof err) == -1 && strstr(err, "temporary"), "%s", err);
+	CHECK(jsonfile_check_writable(sub, err, sizeof err) == -1 && strstr(err, "temporary"), "%s", err);
+	CHECK(jsonfile_check_writable(path, err, sizeof err) == 0, "%s", err);
 	CHECK(leftovers() == 0, "%d temporary files left behind", leftovers());
 
 	char cmd[200];
