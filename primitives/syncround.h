@@ -23,7 +23,7 @@ typedef struct {
 
 int syncround_init(syncround *s, size_t n, const float *init, int members);
 void syncround_destroy(syncround *s);
-/* Adds -a * g to the round and waits for it to end; returns the round it belonged to. */
+/* Adds a * g to the round and waits for it to end; returns the round it belonged to. */
 uint64_t syncround_contribute(syncround *s, float a, const float *g);
 /* Leaves; completes the current round if everyone else has arrived. */
 void syncround_leave(syncround *s);
