@@ -84,8 +84,13 @@ static int locked_create(model *m, const float *init, char *err, size_t errlen)
 		return -1;
 	}
 	m->theta = malloc(m->n * sizeof(float));
-	if (!m->theta || lock_init(&m->lock, (lock_kind)kind) != 0) {
+	if (!m->theta) {
 		snprintf(err, errlen, "out of memory for %zu parameters", m->n);
+		return -1;
+	}
+	if (lock_init(&m->lock, (lock_kind)kind) != 0) {
+		snprintf(err, errlen, "cannot initialise the %s lock", lock_kind_name((lock_kind)kind));
+		free(m->theta);
 		return -1;
 	}
 	memcpy(m->theta, init, m->n * sizeof(float));
