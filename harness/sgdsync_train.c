@@ -136,6 +136,16 @@ typedef struct {
 	int split; /* train and test are views of all */
 } run_data;
 
+static void free_data(run_data *d)
+{
+	if (d->split) {
+		dataset_free(&d->all);
+	} else {
+		dataset_free(&d->train);
+		dataset_free(&d->test);
+	}
+}
+
 static int load_data(const train_options *o, run_data *d, char *err, size_t errlen)
 {
 	memset(d, 0, sizeof(*d));
@@ -155,17 +165,16 @@ static int load_data(const train_options *o, run_data *d, char *err, size_t errl
 		dataset_free(&d->train);
 		return -1;
 	}
-	return 0;
-}
-
-static void free_data(run_data *d)
-{
-	if (d->split) {
-		dataset_free(&d->all);
-	} else {
-		dataset_free(&d->train);
-		dataset_free(&d->test);
+	if (d->test.rows != d->train.rows || d->test.cols != d->train.cols) {
+		snprintf(err, errlen, "t10k images are %dx%d but train images are %dx%d", d->test.rows,
+			 d->test.cols, d->train.rows, d->train.cols);
+		free_data(d);
+		return -1;
 	}
+	/* The net's outputs cover every label of either split (a class seen only in t10k stays untrained). */
+	int classes = d->train.classes > d->test.classes ? d->train.classes : d->test.classes;
+	d->train.classes = d->test.classes = classes;
+	return 0;
 }
 
 /* ---- the result ---- */
