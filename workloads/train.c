@@ -64,7 +64,8 @@ struct trainer {
 	double diverge_limit;
 	uint64_t start_ns;
 	uint64_t *slice_end_ns;    /* written once, by the worker that closed the slice */
-	float *snapshots;          /* per epoch: θ read just after the epoch's last update */
+	float *snapshots;          /* per evaluated epoch: θ read just after its last update */
+	uint64_t eval_stride;      /* every eval_stride-th epoch is evaluated, and the last */
 	uint8_t *snap_taken;
 	worker *workers;
 	CACHELINE_ALIGNED _Atomic uint64_t closed; /* slices whose updates are all numbered */
@@ -136,6 +137,13 @@ static uint64_t slice_start(const trainer *t, uint64_t j)
 {
 	uint64_t e = j / t->per_epoch, q = j % t->per_epoch;
 	return e * t->spe + (q * t->spe + t->per_epoch - 1) / t->per_epoch;
+}
+
+/* Updates numbered before slice j, within the budget (the last slice may be cut short by it). */
+static uint64_t updates_before_slice(const trainer *t, uint64_t j)
+{
+	uint64_t start = slice_start(t, j);
+	return start < t->total ? start : t->total;
 }
 
 /* The last slice of epoch e. */
@@ -247,11 +255,21 @@ static void worker_teardown(worker *w)
 	net_ws_destroy(w->ws);
 }
 
+/* Epoch e's snapshot, or NULL when e is not one of the evaluated epochs. */
+static float *snapshot_of(const trainer *t, uint64_t e)
+{
+	if ((e + 1) % t->eval_stride != 0 && e + 1 != t->nepochs)
+		return NULL;
+	return t->snapshots + e / t->eval_stride * t->nparams;
+}
+
 static void take_snapshots(worker *w, const float *params)
 {
 	trainer *t = w->t;
 	for (uint64_t e = w->snap_from; e < w->snap_to; e++) {
-		memcpy(t->snapshots + e * t->nparams, params, t->nparams * sizeof(float));
+		float *snap = snapshot_of(t, e);
+		if (snap)
+			memcpy(snap, params, t->nparams * sizeof(float));
 		t->snap_taken[e] = 1;
 	}
 	w->snap_from = w->snap_to = 0;
@@ -479,7 +497,7 @@ static void build_epochs(trainer *t, train_result *r, const loss_acc *sl, net_ws
 		uint64_t cnt;
 		ep->epoch = e + 1;
 		uint64_t last = epoch_last_slice(t, e);
-		ep->updates = slice_start(t, last + 1) < t->total ? slice_start(t, last + 1) : t->total;
+		ep->updates = updates_before_slice(t, last + 1);
 		ep->wall_s = seconds(t, t->slice_end_ns[last]);
 		ep->train_loss = mean_loss(sl, e * t->per_epoch, last + 1, &cnt);
 		ep->updates_per_s = ep->wall_s > prev_s
@@ -488,9 +506,9 @@ static void build_epochs(trainer *t, train_result *r, const loss_acc *sl, net_ws
 		prev_s = ep->wall_s;
 		prev_updates = ep->updates;
 		ep->test_loss = ep->test_accuracy = NAN;
-		if (all)
-			ep->test_loss = evaluate(c, ws, t->snapshots + e * t->nparams, c->test, all,
-						 c->test->count, &ep->test_accuracy);
+		const float *snap = snapshot_of(t, e);
+		if (all && snap)
+			ep->test_loss = evaluate(c, ws, snap, c->test, all, c->test->count, &ep->test_accuracy);
 	}
 	r->nepochs = n;
 	free(all);
@@ -512,14 +530,14 @@ static void build_curve(trainer *t, train_result *r, const loss_acc *sl, uint64_
 		uint64_t last = j + group < closed ? j + group : closed;
 		train_point *p = &r->curve[n++];
 		p->loss = mean_loss(sl, j, last, &cnt);
-		p->updates = slice_start(t, last);
+		p->updates = updates_before_slice(t, last);
 		p->wall_s = seconds(t, t->slice_end_ns[last - 1]);
 	}
 	double rest = mean_loss(sl, closed, t->nslices, &cnt);
 	if (cnt) {
 		train_point *p = &r->curve[n++];
 		p->loss = rest;
-		p->updates = end_updates;
+		p->updates = end_updates < t->total ? end_updates : t->total; /* in-flight ones are in no slice */
 		p->wall_s = seconds(t, end_ns);
 	}
 	r->ncurve = n;
@@ -593,13 +611,14 @@ static void collect(trainer *t, train_result *r, uint64_t end_ns, net_ws *ws)
 	uint64_t closed_epochs = epochs_complete(t, closed);
 	float *final = NULL;
 	for (uint64_t e = 0; e < closed_epochs; e++) {
-		if (t->snap_taken[e])
+		float *snap = snapshot_of(t, e);
+		if (t->snap_taken[e] || !snap)
 			continue;
 		if (!final) {
-			final = t->snapshots + e * t->nparams;
+			final = snap;
 			model_snapshot(t->m, final);
 		} else {
-			memcpy(t->snapshots + e * t->nparams, final, t->nparams * sizeof(float));
+			memcpy(snap, final, t->nparams * sizeof(float));
 		}
 	}
 	r->initial_loss = t->initial_loss;
@@ -663,7 +682,11 @@ static int setup(trainer *t, const train_config *c, net_ws *ws, char *err, size_
 	t->nslices = slice_of(t, t->total - 1) + 1;
 	t->slice_end_ns = calloc(t->nslices, sizeof(*t->slice_end_ns));
 	t->snap_taken = calloc(t->nepochs, 1);
-	t->snapshots = malloc(t->nepochs * t->nparams * sizeof(float));
+	t->eval_stride = (t->nepochs + TRAIN_EVAL_POINTS - 1) / TRAIN_EVAL_POINTS;
+	size_t snap_bytes = (t->nepochs + t->eval_stride - 1) / t->eval_stride * t->nparams * sizeof(float);
+	t->snapshots = malloc(snap_bytes);
+	if (t->snapshots) /* touched now, so that no worker takes these page faults in its update */
+		memset(t->snapshots, 0, snap_bytes);
 	size_t wbytes = (size_t)c->model.workers * sizeof(*t->workers);
 	t->workers = aligned_alloc(CACHELINE_PAD, wbytes); /* sizeof is a multiple of the pad */
 	if (t->workers)

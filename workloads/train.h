@@ -19,7 +19,8 @@
  *
  * Held-out evaluation never runs beside the workers: the worker whose update closes an epoch
  * copies the parameters it reads next (its own consistent copy, or the published vector) into
- * that epoch's snapshot, and the snapshots are evaluated on the test set after the run.
+ * that epoch's snapshot, and the snapshots are evaluated on the test set after the run
+ * (TRAIN_EVAL_POINTS of them at most).
  * So epoch wall times and updates/s measure training alone.
  *
  * Initial loss: the mean loss of the initial parameters over a fixed sample of the training set
@@ -41,6 +42,10 @@
 #define TRAIN_INITIAL_SAMPLE 2048
 #define TRAIN_MAX_TARGETS 8
 #define TRAIN_CURVE_POINTS 200
+/* Held-out evaluation of at most this many epochs: all of them, or every k-th and the last
+ * (k = ceil(epochs / TRAIN_EVAL_POINTS)); the others have no test loss. Bounds the snapshots'
+ * memory (one parameter vector each). */
+#define TRAIN_EVAL_POINTS 64
 
 typedef enum {
 	TRAIN_CONVERGED,     /* every target reached */

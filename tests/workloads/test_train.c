@@ -188,6 +188,29 @@ static void test_step_budget(void)
 	train_result_free(&r);
 }
 
+/* A run of more epochs than TRAIN_EVAL_POINTS evaluates every k-th epoch and the last, and
+ * nothing else; with 4 workers in flight at the budget, the curve still ends at the budget. */
+static void test_evaluation_points(void)
+{
+	const size_t epochs = 2 * TRAIN_EVAL_POINTS + 1, k = 3; /* k = ceil(129 / 64) */
+	train_config c = base_config(MODEL_HOGWILD, 4);
+	c.steps_per_epoch = 2;
+	c.max_steps = 2 * epochs;
+	train_result r;
+	run(&c, &r);
+	CHECK(r.nepochs == epochs, "%zu epochs", r.nepochs);
+	size_t evaluated = 0;
+	for (size_t e = 0; e < r.nepochs; e++) {
+		int want = (e + 1) % k == 0 || e + 1 == epochs;
+		evaluated += want;
+		CHECK(isfinite(r.epochs[e].test_loss) == want, "epoch %zu: test loss %g", e + 1, r.epochs[e].test_loss);
+	}
+	CHECK(evaluated == 43 && evaluated <= TRAIN_EVAL_POINTS, "%zu epochs evaluated", evaluated);
+	CHECK(r.curve[r.ncurve - 1].updates == c.max_steps, "curve ends at %llu, budget %llu",
+	      (unsigned long long)r.curve[r.ncurve - 1].updates, (unsigned long long)c.max_steps);
+	train_result_free(&r);
+}
+
 static void test_diverges(void)
 {
 	for (int m = 0; m < MODEL_METHOD_COUNT; m++) {
@@ -331,6 +354,7 @@ int main(void)
 	CHECK(mlp != NULL, "%s", err);
 	test_bad_config();
 	test_epoch_matches_curve();
+	test_evaluation_points();
 	test_step_budget();
 	test_persistence();
 	test_diverges();
