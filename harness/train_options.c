@@ -1,6 +1,8 @@
 #include "harness/train_options.h"
 
+#include <ctype.h>
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,7 +18,7 @@ static int parse_u64(const char *name, const char *text, uint64_t min, uint64_t 
 	char *end;
 	errno = 0;
 	unsigned long long v = strtoull(text, &end, 10);
-	if (text[0] == '\0' || text[0] == '-' || *end != '\0' || errno == ERANGE || v < min ||
+	if (!isdigit((unsigned char)text[0]) || *end != '\0' || errno == ERANGE || v < min ||
 	    v > max) {
 		snprintf(err, errlen, "--%s: '%s' is not an integer in [%llu, %llu]", name, text,
 			 (unsigned long long)min, (unsigned long long)max);
@@ -131,7 +133,8 @@ static int set_batch(train_options *o, const char *v, char *err, size_t errlen)
 static int set_eta(train_options *o, const char *v, char *err, size_t errlen)
 {
 	double x;
-	if (parse_double("eta", v, 0.0, 1e9, 1, &x, err, errlen))
+	/* eta is a float in the update: below FLT_MIN it would be 0 or lose its precision. */
+	if (parse_double("eta", v, FLT_MIN, 1e9, 0, &x, err, errlen))
 		return -1;
 	o->eta = x;
 	return 0;
@@ -206,6 +209,11 @@ static int set_targets(train_options *o, const char *v, char *err, size_t errlen
 	}
 	if (copy_text("targets", v, buf, sizeof buf, err, errlen))
 		return -1;
+	size_t len = strlen(v);
+	if (len == 0 || v[0] == ',' || v[len - 1] == ',' || strstr(v, ",,")) {
+		snprintf(err, errlen, "--targets: '%s' has an empty item; give fractions in (0, 1] or none", v);
+		return -1;
+	}
 	for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
 		if (n == TRAIN_MAX_TARGETS) {
 			snprintf(err, errlen, "--targets: at most %d fractions", TRAIN_MAX_TARGETS);
