@@ -573,7 +573,9 @@ static void decide_outcome(trainer *t, train_result *r, uint64_t end_updates)
 		snprintf(r->detail, sizeof(r->detail), "%s", t->stop_detail);
 		return;
 	}
-	r->outcome = missing ? TRAIN_NOT_CONVERGED : TRAIN_CONVERGED;
+	/* With no targets, converged means the whole budget ran without diverging. */
+	int cut_short = why == STOP_TIME && r->ntargets == 0;
+	r->outcome = missing || cut_short ? TRAIN_NOT_CONVERGED : TRAIN_CONVERGED;
 	if (why == STOP_TIME)
 		snprintf(r->detail, sizeof(r->detail), "%s", t->stop_detail);
 	else if (missing)

@@ -309,6 +309,17 @@ static void test_hooks_and_time_limit(void)
 	CHECK(r.ncurve >= 1 && r.curve[r.ncurve - 1].updates >= r.applied - 4,
 	      "the curve reaches the end of a stopped run");
 	train_result_free(&r);
+
+	/* Without targets, a run cut short by its time limit has not converged either. */
+	c = base_config(MODEL_MUTEX, 2);
+	c.epochs = 1000;
+	c.steps_per_epoch = 100000;
+	c.time_limit_s = 0.2;
+	c.ntargets = 0;
+	run(&c, &r);
+	CHECK(r.outcome == TRAIN_NOT_CONVERGED, "no targets, time limit: outcome %s",
+	      train_outcome_name(r.outcome));
+	train_result_free(&r);
 }
 
 static void test_step_policies(void)
