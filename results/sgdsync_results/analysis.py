@@ -220,7 +220,8 @@ def median_dicts(dicts):
 # ---- micro-benchmarks ----
 
 def bench_series(points):
-    """{series name: {threads: [points]}} in first-seen order."""
+    """{series name: {threads: [points]}} in first-seen order; the same benchmark measured on
+    two machines is two series (BenchPoint.series names the machine)."""
     series = {}
     for p in points:
         if p.error is None:
@@ -229,7 +230,8 @@ def bench_series(points):
 
 
 def series_parts(p, drop=()):
-    return list(p.variant) + [f"{k}:{v}" for k, v in p.params.items() if k not in drop]
+    machine = [f"on {p.machine_name}"] if p.machine_name else []
+    return list(p.variant) + [f"{k}:{v}" for k, v in p.params.items() if k not in drop] + machine
 
 
 def series_label(p, drop=()):

@@ -29,6 +29,40 @@ def write_atomic(path, text):
         raise
 
 
+def _output_problem(path):
+    """Why path cannot be written as an output, or None. Missing directories are created."""
+    if os.path.isdir(path):
+        return "is a directory"
+    d = os.path.dirname(os.path.abspath(path))
+    while not os.path.exists(d):
+        d = os.path.dirname(d)
+    if not os.path.isdir(d):
+        return f"{d} is not a directory"
+    if not os.access(d, os.W_OK | os.X_OK):
+        return f"cannot write in {d}"
+    return None
+
+
+def _check_outputs(prog, paths):
+    """Prints one line per output that cannot be written; True when all can."""
+    problems = [(path, _output_problem(path)) for path in paths if path]
+    for path, problem in problems:
+        if problem:
+            print(f"{prog}: {path}: {problem}", file=sys.stderr)
+    return not any(problem for _, problem in problems)
+
+
+def _write_outputs(prog, outputs):
+    """Writes {path: text}; a failure is one line on stderr and False."""
+    for path, text in outputs.items():
+        try:
+            write_atomic(path, text)
+        except OSError as e:
+            print(f"{prog}: {path}: cannot write: {e.strerror}", file=sys.stderr)
+            return False
+    return True
+
+
 def _load_reporting(prog, paths, label=""):
     ds = load.load(paths)
     for e in ds.errors:
@@ -47,16 +81,20 @@ def report_main(argv):
     p.add_argument("--markdown", help="Markdown summary path (default: OUTPUT_DIR/summary.md)")
     p.add_argument("--title", default="sgdsync report")
     args = p.parse_args(argv)
+    html_path = args.html or os.path.join(args.output_dir, "report.html")
+    md_path = args.markdown or os.path.join(args.output_dir, "summary.md")
+    if not _check_outputs("sgdsync-report", (html_path, md_path)):
+        return 2
     ds = _load_reporting("sgdsync-report", args.inputs)
     if not ds.inputs:
         print("sgdsync-report: no valid input: nothing to report", file=sys.stderr)
         return 1
-    html_path = args.html or os.path.join(args.output_dir, "report.html")
-    md_path = args.markdown or os.path.join(args.output_dir, "summary.md")
     report = sections.build(ds, args.title)
-    write_atomic(html_path, html.render(report))
-    write_atomic(md_path, markdown.render(report, os.path.basename(html_path)))
-    print(f"sgdsync-report: {len(ds.inputs)} input(s), {len(ds.errors)} problem(s)")
+    if not _write_outputs("sgdsync-report", {html_path: html.render(report),
+                                             md_path: markdown.render(report, os.path.basename(html_path))}):
+        return 2
+    print(f"sgdsync-report: {len(ds.inputs)} input(s), {len(ds.duplicates)} duplicate(s) skipped, "
+          f"{len(ds.errors)} problem(s)")
     print(f"report:  {html_path}")
     print(f"summary: {md_path}")
     return 0
@@ -74,6 +112,10 @@ def compare_main(argv):
     p.add_argument("--no-gbench", action="store_true",
                    help="skip libbenchmark-tools' compare.py tables for the micro-benchmarks")
     args = p.parse_args(argv)
+    if not 0 < args.alpha < 1:
+        p.error(f"--alpha {args.alpha:g}: a significance level is between 0 and 1")
+    if not _check_outputs("sgdsync-compare", (args.markdown, args.html)):
+        return 2
     a = _load_reporting("sgdsync-compare", [args.a], "A: ")
     b = _load_reporting("sgdsync-compare", [args.b], "B: ")
     for side, ds in (("A", a), ("B", b)):
@@ -85,8 +127,9 @@ def compare_main(argv):
     if not args.no_gbench:
         for title, text in compare.gbench_tables(a, b):
             print(f"\n{title}\n{text}")
+    outputs = {}
     if args.markdown:
-        write_atomic(args.markdown, compare.render_markdown(result, args.alpha, args.a, args.b))
+        outputs[args.markdown] = compare.render_markdown(result, args.alpha, args.a, args.b)
     if args.html:
-        write_atomic(args.html, compare.render_html(result, args.alpha, args.a, args.b))
-    return 0
+        outputs[args.html] = compare.render_html(result, args.alpha, args.a, args.b)
+    return 0 if _write_outputs("sgdsync-compare", outputs) else 2

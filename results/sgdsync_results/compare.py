@@ -5,6 +5,7 @@ through libbenchmark-tools' compare.py (its gbench module), which compares times
 import datetime
 import io
 import json
+import math
 import os
 import sys
 import warnings
@@ -37,12 +38,13 @@ class Row:
 
     @property
     def p(self):
-        """The U test's p, or None with fewer than two repetitions on a side."""
+        """The U test's p, or None with fewer than two repetitions on a side (or no p at all)."""
         if len(self.a) < 2 or len(self.b) < 2:
             return None
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return float(mannwhitneyu(self.a, self.b, alternative="two-sided").pvalue)
+            p = float(mannwhitneyu(self.a, self.b, alternative="two-sided").pvalue)
+        return None if math.isnan(p) else p
 
     def verdict(self, alpha):
         p, r = self.p, self.ratio
@@ -56,12 +58,16 @@ class Row:
 
 
 def _measurements(ds):
-    """{key: (kind, label, unit, higher_is_better, samples)} of one side."""
+    """{key: (kind, label, unit, higher_is_better, samples)} of one side; a NaN or infinite
+    value marks the configuration as measured but is no sample."""
     out = {}
 
     def put(key, kind, lab, unit, hib, value):
-        if value is not None:
-            out.setdefault(key, (kind, lab, unit, hib, []))[4].append(value)
+        if value is None:
+            return
+        samples = out.setdefault(key, (kind, lab, unit, hib, []))[4]
+        if math.isfinite(value):
+            samples.append(value)
 
     for p in ds.bench:
         if p.error is None:
@@ -188,7 +194,8 @@ def _gbench():
 
 
 def _bench_docs(ds):
-    """{binary: Google Benchmark JSON with the benchmarks of all its files on this side}."""
+    """{binary: Google Benchmark JSON with the benchmarks of all its files on this side}, without
+    the rows that report an error (compare.py would read their zero time as infinitely fast)."""
     docs = {}
     for path, kind, _ in ds.inputs:
         if kind != "bench":
@@ -196,8 +203,9 @@ def _bench_docs(ds):
         with open(path, encoding="utf-8") as f:
             doc = json.load(f)
         binary = os.path.basename(doc["context"].get("executable", "")) or os.path.basename(path)
-        docs.setdefault(binary, {"context": doc["context"], "benchmarks": []})["benchmarks"] += doc["benchmarks"]
-    return docs
+        rows = [row for row in doc["benchmarks"] if not row.get("error_occurred")]
+        docs.setdefault(binary, {"context": doc["context"], "benchmarks": []})["benchmarks"] += rows
+    return {binary: doc for binary, doc in docs.items() if doc["benchmarks"]}
 
 
 def gbench_tables(a, b):

@@ -56,7 +56,12 @@ class Report:
     generated: str
     inputs: Optional[list]  # (path, kind, items); None when the page is not about inputs
     errors: list            # "FILE: message"
+    duplicates: int = 0     # inputs skipped because another input has the same content
     sections: list = field(default_factory=list)
+
+
+def duplicates_note(n):
+    return f"{n} duplicate file(s) skipped (same content as another input)" if n else ""
 
 
 def fmt(value, digits=3):

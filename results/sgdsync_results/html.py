@@ -5,7 +5,7 @@ import base64
 import re
 from html import escape
 
-from .doc import Empty, Figure, Para, Table, fmt
+from .doc import Empty, Figure, Para, Table, duplicates_note, fmt
 
 CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif;
@@ -43,7 +43,7 @@ def render(report):
            f"<title>{escape(report.title)}</title><style>{CSS}</style></head><body><main>",
            f"<h1>{escape(report.title)}</h1>",
            f'<p class="meta">Generated {escape(report.generated)}'
-           + (f" from {_inputs(report.inputs)}" if report.inputs is not None else "") + ".</p>"]
+           + (f" from {_inputs(report.inputs, report.duplicates)}" if report.inputs is not None else "") + ".</p>"]
     if report.errors:
         out.append('<div class="problems"><strong>Inputs that could not be read '
                    f'({len(report.errors)}); the report covers the others:</strong><ul>')
@@ -65,7 +65,7 @@ def render(report):
     return "\n".join(out) + "\n"
 
 
-def _inputs(inputs):
+def _inputs(inputs, duplicates):
     kinds = {"bench": "micro-benchmark file", "train": "training-run file", "sweep": "sweep file"}
     counts = {}
     for _, kind, n in inputs:
@@ -74,7 +74,8 @@ def _inputs(inputs):
     parts = [f"{files} {kinds[k]}{'s' if files != 1 else ''}"
              + (f" ({items} records)" if k == "sweep" else f" ({items} results)" if k == "bench" else "")
              for k, (files, items) in counts.items()]
-    return escape(", ".join(parts) or "no valid input")
+    parts.append(duplicates_note(duplicates))
+    return escape(", ".join(part for part in parts if part) or "no valid input")
 
 
 def _block(b):

@@ -18,6 +18,7 @@ from typing import Optional
 import jsonschema
 
 from . import FORMAT_VERSION
+from .analysis import REPETITION_KEYS, config_key
 
 SCHEMA_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "schema")
 RESULT_SUFFIXES = (".json", ".jsonl")
@@ -30,6 +31,7 @@ GBENCH_FIELDS = {
     "items_per_second", "bytes_per_second", "big_o", "rms", "complexity_n", "skipped",
 }
 TIME_UNIT_S = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}
+MACHINE_KEYS = ("hostname", "cpu_model", "topology")
 
 
 class ResultError(Exception):
@@ -43,9 +45,17 @@ class Environment:
 
     @property
     def machine_id(self):
-        """Same machine, build and counters: everything but the date and the command line."""
+        """Same machine, build and counters: everything but the date, the command line and why a
+        counter backend was skipped (a reason can name a temporary file with a process id)."""
         keep = {k: v for k, v in self.data.items() if k not in ("date", "command_line")}
+        counters = keep["counters"]
+        keep["counters"] = dict(counters, skipped=[sk["backend"] for sk in counters["skipped"]])
         return _digest(keep)
+
+    @property
+    def machine(self):
+        """Coarser than machine_id: the hardware alone (host name, CPU and topology)."""
+        return _digest({k: self.data[k] for k in MACHINE_KEYS})
 
 
 @dataclass
@@ -53,6 +63,7 @@ class BenchPoint:
     """One measured benchmark run (one repetition of one name)."""
     source: str
     env: Optional[str]     # machine_id of its environment
+    machine: str           # Environment.machine of its environment
     binary: str            # executable's base name
     name: str              # run_name: the full name without aggregate suffix
     topic: str             # first name component: atomics, chain, locks, kernels, ...
@@ -65,11 +76,13 @@ class BenchPoint:
     real_time_s: Optional[float]
     counters: dict         # user counters, as Google Benchmark wrote them
     error: Optional[str] = None
+    machine_name: str = ""  # set where the benchmarks come from more than one machine
 
     @property
     def series(self):
-        """The name without the thread count: one line in a throughput-vs-threads plot."""
-        return series_name(self.name)
+        """The name without the thread count (and with the machine, where there are several):
+        one line in a throughput-vs-threads plot."""
+        return series_name(self.name) + (f" on {self.machine_name}" if self.machine_name else "")
 
 
 @dataclass
@@ -85,6 +98,7 @@ class Run:
     wall_s: Optional[float]
     exit_status: Optional[int] = None
     signal: object = None
+    requested: Optional[dict] = None  # a sweep record's config as requested, before resolution
 
 
 @dataclass
@@ -94,6 +108,7 @@ class Dataset:
     runs: list = field(default_factory=list)     # Run
     errors: list = field(default_factory=list)   # "FILE: message"
     inputs: list = field(default_factory=list)   # (path, kind, items read)
+    duplicates: list = field(default_factory=list)  # paths skipped: the same content as a valid input
 
     def add_env(self, data, source):
         env = Environment(data)
@@ -172,26 +187,33 @@ def collect_paths(args, errors):
 def load(args):
     """Reads every result under args (files and directories) into one Dataset."""
     ds = Dataset()
-    seen = set()
+    real_paths, contents = set(), set()  # a file named twice is read once; a copy is skipped
     for path in collect_paths(args, ds.errors):
         real = os.path.realpath(path)
-        if real in seen:
+        if real in real_paths:
             continue
-        seen.add(real)
+        real_paths.add(real)
         try:
-            kind, n = _load_file(ds, path)
+            with open(path, "rb") as f:
+                raw = f.read()
+            digest = hashlib.sha1(raw).digest()
+            if digest in contents:
+                ds.duplicates.append(path)
+                continue
+            kind, n = _load_file(ds, path, raw)
+            contents.add(digest)
             ds.inputs.append((path, kind, n))
         except ResultError as e:
             ds.errors.append(f"{path}: {e}")
         except OSError as e:
             ds.errors.append(f"{path}: cannot read: {e.strerror}")
     _drop_duplicate_runs(ds)
+    _resolve_failed_configs(ds)
+    _name_machines(ds)
     return ds
 
 
-def _load_file(ds, path):
-    with open(path, "rb") as f:
-        raw = f.read()
+def _load_file(ds, path, raw):
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
@@ -222,7 +244,7 @@ def _load_file(ds, path):
 def _load_lines(ds, path, text):
     """A sweep file: each line on its own, so a torn last line loses only itself."""
     good = 0
-    for lineno, line in enumerate(text.splitlines(), 1):
+    for lineno, line in enumerate(text.split("\n"), 1):  # not splitlines: U+2028 may sit inside a string
         if not line.strip():
             continue
         where = f"{path}:{lineno}"
@@ -267,23 +289,60 @@ def _add_sweep(ds, source, rec):
     detail = result.get("outcome_detail", "") if result else ""
     if rec["signal"] is not None:
         detail = (detail + f" (signal {rec['signal']})").strip()
-    ds.runs.append(Run(source, env, rec["config"], rec["repetition"], rec["outcome"], detail,
-               result, rec["wall_s"], rec["exit_status"], rec["signal"]))
+    config = result["config"] if result is not None else rec["config"]
+    ds.runs.append(Run(source, env, config, rec["repetition"], rec["outcome"], detail,
+               result, rec["wall_s"], rec["exit_status"], rec["signal"], rec["config"]))
+
+
+def _run_identity(run):
+    """Equal for the same run read twice: its result, or for a crashed or timed-out run (no
+    result) the whole sweep record."""
+    if run.result is not None:
+        return _digest(run.result)
+    return _digest([run.requested, run.repetition, run.outcome, run.wall_s, run.exit_status, run.signal])
 
 
 def _drop_duplicate_runs(ds):
-    """A run read both from its own file and from a sweep record is counted once (the sweep's,
-    which knows the repetition)."""
-    by_result = {}
+    """A run read twice (from its own file and a sweep record, or from two sweep files that
+    share records) is counted once (the sweep's, which knows the repetition)."""
+    seen = set()
     keep = []
     for run in sorted(ds.runs, key=lambda r: r.repetition is None):
-        if run.result is not None:
-            key = _digest(run.result)
-            if key in by_result:
-                continue
-            by_result[key] = run
-        keep.append(run)
+        key = _run_identity(run)
+        if key not in seen:
+            seen.add(key)
+            keep.append(run)
     ds.runs = keep
+
+
+def _resolve_failed_configs(ds):
+    """A sweep record's config is the requested one, a result's the resolved one (epochs and
+    steps per epoch worked out from the data set). A crashed or timed-out run has no result: it
+    takes the resolution of a run with the same request, so that both are one configuration."""
+    resolved = {config_key(r.requested): r.config for r in ds.runs if r.result is not None and r.requested}
+    for run in ds.runs:
+        same = resolved.get(config_key(run.requested)) if run.result is None else None
+        if same is not None:
+            run.config = dict(same, **{k: v for k, v in run.requested.items() if k in REPETITION_KEYS})
+
+
+def _name_machines(ds):
+    """Names the machines the benchmarks ran on where there are several, so that their series
+    stay apart: the host name, with CPU and hardware threads where hosts share a name, numbered
+    where even those coincide."""
+    machines = {}
+    for p in ds.bench:
+        machines.setdefault(p.machine, ds.envs[p.env].data)
+    if len(machines) < 2:
+        return
+    names = [d["hostname"] for d in machines.values()]
+    if len(set(names)) < len(names):
+        names = [f"{d['hostname']} ({d['cpu_model']}, {d['topology']['pus']} PUs)" for d in machines.values()]
+    if len(set(names)) < len(names):
+        names = [f"{name} #{i}" for i, name in enumerate(names, 1)]
+    named = dict(zip(machines, names))
+    for p in ds.bench:
+        p.machine_name = named[p.machine]
 
 
 def _add_bench(ds, path, doc):
@@ -306,7 +365,7 @@ def _add_bench(ds, path, doc):
     validate("environment", envdata, "context/sgdsync_environment")
     env = ds.add_env(envdata, path)
     binary = os.path.basename(ctx.get("executable", "")) or os.path.basename(path)
-    points = _bench_points(path, env, binary, doc["benchmarks"])
+    points = _bench_points(path, env, ds.envs[env].machine, binary, doc["benchmarks"])
     if not points:
         raise ResultError("no benchmark results in \"benchmarks\"")
     ds.bench += points
@@ -334,7 +393,7 @@ def parse_name(name):
     return topic, primitive, tuple(variant), params, threads
 
 
-def _bench_points(path, env, binary, rows):
+def _bench_points(path, env, machine, binary, rows):
     points, aggregates = [], {}
     for row in rows:
         name = row.get("run_name", row["name"])
@@ -343,16 +402,16 @@ def _bench_points(path, env, binary, rows):
             continue
         if "real_time" not in row and not row.get("error_occurred"):
             continue  # BigO and RMS rows
-        points.append(_bench_point(path, env, binary, name, row))
+        points.append(_bench_point(path, env, machine, binary, name, row))
     measured = {p.name for p in points}
     for name, aggs in aggregates.items():
         row = aggs.get("median") or aggs.get("mean")
         if name not in measured and row is not None:  # --benchmark_report_aggregates_only
-            points.append(_bench_point(path, env, binary, name, row))
+            points.append(_bench_point(path, env, machine, binary, name, row))
     return points
 
 
-def _bench_point(path, env, binary, name, row):
+def _bench_point(path, env, machine, binary, name, row):
     topic, primitive, variant, params, threads = parse_name(name)
     threads = row.get("threads", threads or 1)
     real_s = None
@@ -366,5 +425,5 @@ def _bench_point(path, env, binary, name, row):
     error = row.get("error_message") if row.get("error_occurred") else None
     if error is not None:
         throughput, counters = None, {}
-    return BenchPoint(path, env, binary, name, topic, primitive, variant, params, threads,
+    return BenchPoint(path, env, machine, binary, name, topic, primitive, variant, params, threads,
               row.get("repetition_index", 0), throughput, real_s, counters, error)

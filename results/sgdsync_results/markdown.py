@@ -1,7 +1,7 @@
 """The Markdown summary: the same sections as the HTML report, tables only, for terminals and
 pull requests. Long tables are cut; figures are in the HTML report."""
 
-from .doc import Empty, Figure, Para, Table, fmt
+from .doc import Empty, Figure, Para, Table, duplicates_note, fmt
 
 MAX_ROWS = 15
 
@@ -10,8 +10,9 @@ def render(report, html_name=None):
     where = f" (plots and full tables: {html_name})" if html_name else ""
     out = [f"# {report.title}", "", f"Generated {report.generated}{where}.", ""]
     if report.inputs is not None:
-        problems = f", {len(report.errors)} problem(s)" if report.errors else ""
-        out += [f"Inputs: {len(report.inputs)} valid file(s){problems}.", ""]
+        notes = [f"{len(report.inputs)} valid file(s)", duplicates_note(report.duplicates),
+                 f"{len(report.errors)} problem(s)" if report.errors else ""]
+        out += ["Inputs: " + ", ".join(n for n in notes if n) + ".", ""]
     if report.errors:
         out += ["## Inputs that could not be read", ""] + [f"- `{e}`" for e in report.errors] + [""]
     for sec in report.sections:

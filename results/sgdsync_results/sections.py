@@ -2,6 +2,7 @@
 the inputs hold nothing for it."""
 
 import datetime
+import re
 from collections import defaultdict
 
 from . import OUTCOMES, analysis as an, plots
@@ -26,7 +27,7 @@ class Context:
 def build(ds, title="sgdsync report"):
     ctx = Context(ds)
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    report = Report(title, now, ds.inputs, ds.errors)
+    report = Report(title, now, ds.inputs, ds.errors, len(ds.duplicates))
     for make in (hotspots, throughput, backoff, methods, cas, staleness, loss_curves,
                  time_to_target, outcomes, counters, environment):
         report.sections.append(make(ctx))
@@ -192,6 +193,9 @@ def throughput(ctx):
     return s
 
 
+NO_BASELINE = "no run without backoff to compare with"
+
+
 def backoff(ctx):
     s = Section("backoff", "Backoff policies, lock by lock",
                 "Each panel holds one lock (or chain) configuration with every backoff policy it was "
@@ -223,8 +227,10 @@ def backoff(ctx):
         cols.append("contended, none → best")
     s.add(Table(cols, [r[:len(cols)] for r in detail], long=True, summary=False,
                 caption="Every thread count: the best policy against none."))
-    helped = [v for v in verdicts if v[1] != "never"]
-    s.summary = f"Backoff helps in {len(helped)} of {len(verdicts)} lock configurations."
+    compared = [v for v in verdicts if v[1] != NO_BASELINE]
+    helped = [v for v in compared if v[1] != "never"]
+    s.summary = (f"Backoff helps in {len(helped)} of {len(compared)} lock configurations." if compared else
+                 "No lock configuration was run without backoff to compare with.")
     return s
 
 
@@ -262,7 +268,7 @@ def _backoff_verdict(title, by_policy):
             cont = f"{ck} {fmt(a)} → {fmt(b)}"
         rows.append([title, t, si(meds[none]), an.backoff_name(best), si(others[best]), f"{ratio:.2f}×", cont])
     if none is None:
-        return [title, "no run without backoff to compare with", "–", "–"], rows
+        return [title, NO_BASELINE, "–", "–"], rows
     gain = f"{best_gain[0]:.2f}× ({an.backoff_name(best_gain[1])}, {best_gain[2]} thr)" if best_gain else "–"
     return [title, ", ".join(map(str, helps)) or "never", gain, ", ".join(map(str, costs)) or "never"], rows
 
@@ -549,22 +555,27 @@ def counters(ctx):
     return s
 
 
+def _digits_blind(text):
+    """The text with every run of digits alike: reasons that differ only in a process id in a
+    file name (/tmp/likwid-20226) are one reason."""
+    return re.sub(r"\d+", "#", text)
+
+
 def _not_measured(ctx):
-    lines = []
+    lines = {}  # digits-blind line -> the first line
     for env in ctx.ds.envs.values():
         d = env.data
         for sk in d["counters"]["skipped"]:
             line = f"Not measured on this machine ({d['hostname']}, {d['cpu_model']}): {sk['backend']}: {sk['reason']}"
-            if line not in lines:
-                lines.append(line)
-    reasons = defaultdict(set)
+            lines.setdefault(_digits_blind(line), line)
+    unavailable = {}  # digits-blind reason -> (the first reason, counters)
     for r in ctx.results:
         for u in (r.result.get("counters") or {}).get("unavailable") or []:
-            reasons[u["reason"]].add(u["counter"])
-    for reason, names in reasons.items():
-        if not any(reason in line for line in lines):  # already said for its backend
-            lines.append(f"Not measured on this machine: {', '.join(sorted(names))}: {reason}")
-    return lines
+            unavailable.setdefault(_digits_blind(u["reason"]), (u["reason"], set()))[1].add(u["counter"])
+    for blind, (reason, names) in unavailable.items():
+        if not any(blind in said for said in lines):  # already said for its backend
+            lines[blind] = f"Not measured on this machine: {', '.join(sorted(names))}: {reason}"
+    return list(lines.values())
 
 
 TRAFFIC = ("miss", "numa", "remote", "mem", "cache", "llc", "l1", "l2", "l3", "hitm", "bytes", "context",

@@ -4,6 +4,8 @@
 Each case runs the real entry scripts on the checked-in fixtures and checks what a user gets:
 the sections, the tables' numbers, the error lines, the page in a browser."""
 
+import copy
+import json
 import os
 import re
 import shutil
@@ -77,6 +79,48 @@ def md_outcome_rows(md):
     return rows
 
 
+def fixture_lines(name):
+    with open(os.path.join(FIX, name), encoding="utf-8") as f:
+        return [json.loads(line) for line in f]
+
+
+def fixture_json(name):
+    with open(os.path.join(FIX, name), encoding="utf-8") as f:
+        return json.load(f)
+
+
+def write_input(path, obj, lines=False):
+    """Writes a test input as the C tools do: UTF-8, non-ASCII characters unescaped."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        if lines:
+            f.writelines(json.dumps(o, ensure_ascii=False) + "\n" for o in obj)
+        else:
+            json.dump(obj, f, ensure_ascii=False)
+
+
+def with_environment(bench, **changes):
+    """A copy of a benchmark document whose environment has `changes`."""
+    doc = copy.deepcopy(bench)
+    env = json.loads(doc["context"]["sgdsync_environment"])
+    env.update(changes)
+    doc["context"]["sgdsync_environment"] = json.dumps(env)
+    return doc
+
+
+def crashed(rec, repetition):
+    """A crashed sweep record for the configuration of `rec`, one repetition on."""
+    config = dict(rec["config"], seed=rec["config"]["seed"] + repetition)
+    return dict(rec, key=f"crashed-r{repetition}", config=config, repetition=repetition, outcome="crashed",
+                exit_status=None, signal=11, wall_s=1.5, result=None)
+
+
+def load_results(*inputs):
+    sys.path.insert(0, os.path.join(ROOT, "results"))
+    from sgdsync_results import load
+    return load.load(list(inputs))
+
+
 def check_self_contained(html, name):
     check("<script" not in html.lower(), f"{name}: no script")
     check(not re.search(r'(src|href)="(https?:|//)', html), f"{name}: no external resource")
@@ -106,6 +150,56 @@ def case_report_counters(out):
     check("apply:likwid:NUMA:remote-bytes" in secs.get("counters", ""), "per-update NUMA traffic by phase")
     check("numa-box" in secs.get("environment", "") and "2 NUMA node(s)" in secs.get("environment", ""),
           "environment: host and topology")
+    machines_apart(out)
+    one_environment_despite_pids(out)
+    backoff_without_baseline(out)
+
+
+def machines_apart(out):
+    """The same benchmark on two machines is two series, each scaled against its own PUs."""
+    d = os.path.join(out, "machines")
+    bench = fixture_json("compare/A/bench.json")
+    write_input(os.path.join(d, "numa-box.json"), bench)
+    topology = dict(json.loads(bench["context"]["sgdsync_environment"])["topology"], pus=1)
+    write_input(os.path.join(d, "other-box.json"), with_environment(bench, hostname="other-box", topology=topology))
+    r = report(d, d)
+    check(r.returncode == 0 and r.stderr == "", f"two machines: {r.stderr}")
+    md = open(os.path.join(d, "summary.md"), encoding="utf-8").read()
+    check(re.search(r"\| 1 \| atomics/faa/slot:shared on numa-box \| 2 \| 100 M \| 50 M \| 200 M \| 75 % \|", md),
+          "hot spot on numa-box: ideal from its 80 PUs")
+    check(re.search(r"\| 2 \| atomics/faa/slot:shared on other-box \| 2 \| 100 M \| 50 M \| 100 M \| 50 % \|", md),
+          "hot spot on other-box: ideal from its one PU")
+
+
+def one_environment_despite_pids(out):
+    """Counter backends skipped for a reason naming a temporary file with a PID: one environment,
+    one line per backend."""
+    d = os.path.join(out, "pids")
+    bench = fixture_json("compare/A/bench.json")
+    for pid in (20226, 31337):
+        counters = {"requested": "auto", "used": ["software"],
+                    "skipped": [{"backend": "likwid", "reason": f"cannot create /tmp/likwid-{pid}: read-only"}]}
+        write_input(os.path.join(d, f"run-{pid}.json"),
+                    with_environment(bench, counters=counters, date=f"2026-11-20T09:{pid % 60:02d}:00Z"))
+    r = report(d, d)
+    check(r.returncode == 0 and r.stderr == "", f"skip reasons with PIDs: {r.stderr}")
+    md = open(os.path.join(d, "summary.md"), encoding="utf-8").read()
+    check(len(re.findall(r"Not measured on this machine .*: likwid: cannot create", md)) == 1,
+          "likwid named as not measured once")
+    check("environment 1" in md and "environment 2" not in md, "one environment for both files")
+
+
+def backoff_without_baseline(out):
+    """A lock run with backoff policies but never without backoff is left out of the summary."""
+    d = os.path.join(out, "no-baseline")
+    locks = fixture_json("counters/sgdsync-bench-locks.json")
+    locks["benchmarks"] = [b for b in locks["benchmarks"] if not b["name"].startswith("locks/ttas/backoff:none/")]
+    write_input(os.path.join(d, "locks.json"), locks)
+    r = report(d, d)
+    check(r.returncode == 0, f"locks without ttas/none: {r.stderr}")
+    md = open(os.path.join(d, "summary.md"), encoding="utf-8").read()
+    check("| locks/ttas cs:64 | no run without backoff to compare with |" in md, "ttas has nothing to compare with")
+    check("**Backoff helps in 2 of 2 lock configurations.**" in md, "ttas in neither number")
 
 
 def case_report_no_counters(out):
@@ -187,6 +281,62 @@ def case_report_errors(out):
     check(r.returncode == 1, f"exit status 1 when no input is valid, got {r.returncode}")
     check("no valid input" in r.stderr, "says there was no valid input")
     check(not os.path.exists(os.path.join(out, "errors-none", "report.html")), "no report without input")
+    copies_count_once(out)
+    line_separators_in_strings(out)
+    unwritable_outputs(out)
+
+
+def copies_count_once(out):
+    """A copied file is skipped and counted as a duplicate; a sweep record in two files (an older
+    copy of a sweep) is one run, crashed or not."""
+    d = os.path.join(out, "copies")
+    recs = fixture_lines("compare/A/sweep.jsonl") + [crashed(fixture_lines("compare/A/sweep.jsonl")[0], 3)]
+    for side in ("a", "b"):
+        write_input(os.path.join(d, side, "sweep.jsonl"), recs, lines=True)
+        shutil.copy(os.path.join(FIX, "compare", "A", "bench.json"), os.path.join(d, side, "bench.json"))
+    write_input(os.path.join(d, "older", "sweep.jsonl"), [recs[3], recs[0]], lines=True)
+    r = report(d, d)
+    check(r.returncode == 0 and r.stderr == "", f"copies: {r.stderr}")
+    md = open(os.path.join(d, "summary.md"), encoding="utf-8").read()
+    check("Inputs: 3 valid file(s), 2 duplicate file(s) skipped (same content as another input)." in md,
+          "the copies are counted as duplicates")
+    check("3 converged, 1 crashed of 4 runs." in md, "each run once")
+    ds = load_results(d)
+    check(len(ds.bench) == 6, f"each benchmark result once: {len(ds.bench)}")
+
+
+def line_separators_in_strings(out):
+    """U+2028 and U+0085 inside a string of a sweep record (cJSON writes them unescaped) do not
+    end the line."""
+    d = os.path.join(out, "separators")
+    recs = fixture_lines("compare/A/sweep.jsonl")
+    recs[0]["result"]["outcome_detail"] = "first\u2028second\u0085third"
+    write_input(os.path.join(d, "sweep.jsonl"), recs, lines=True)
+    r = report(d, d)
+    check(r.returncode == 0 and r.stderr == "", f"line separators inside strings: {r.stderr}")
+    md = open(os.path.join(d, "summary.md"), encoding="utf-8").read()
+    check("3 converged of 3 runs." in md, "every record read")
+
+
+def unwritable_outputs(out):
+    """An output that cannot be written is a usage error (exit 2, one line), found before any work;
+    a missing directory is created."""
+    d = os.path.join(out, "outputs")
+    os.makedirs(os.path.join(d, "a-directory"), exist_ok=True)
+    a_file = os.path.join(d, "a-file")
+    open(a_file, "w").close()
+    good = os.path.join(FIX, "bad", "good-train.json")
+    a, b = os.path.join(FIX, "compare", "A"), os.path.join(FIX, "compare", "B")
+    for prog, cmd in (("sgdsync-report", [REPORT, "-o", a_file, good]),
+                      ("sgdsync-report", [REPORT, "-o", d, "--html", os.path.join(d, "a-directory"), good]),
+                      ("sgdsync-compare", [COMPARE, "--markdown", os.path.join(a_file, "x.md"), a, b]),
+                      ("sgdsync-compare", [COMPARE, "--html", os.path.join(d, "a-directory"), a, b])):
+        r = run(cmd)
+        check(r.returncode == 2, f"{cmd[1:]}: exit status 2, got {r.returncode}")
+        check(r.stderr.startswith(prog + ": ") and "Traceback" not in r.stderr, f"{cmd[1:]}: one line: {r.stderr}")
+    md = os.path.join(d, "missing", "dir", "summary.md")
+    r = run([REPORT, "-o", d, "--markdown", md, good])
+    check(r.returncode == 0 and os.path.exists(md), f"a missing directory is created: {r.stderr}")
 
 
 def case_compare(out):
@@ -198,11 +348,7 @@ def case_compare(out):
              "--markdown", md_path, "--html", html_path])
     check(r.returncode == 0, f"exit status {r.returncode}: {r.stderr}")
     text = r.stdout
-    rows = {}
-    for line in open(md_path, encoding="utf-8"):
-        cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if len(cells) == 10 and cells[0] != "kind" and not cells[0].startswith("-"):
-            rows[(cells[0], cells[1])] = cells
+    rows = compare_rows(md_path)
     def ratio(kind, label):
         row = rows.get((kind, label))
         return (float(row[5]), row[6], row[9]) if row else None
@@ -221,6 +367,72 @@ def case_compare(out):
     r = run([COMPARE, "--alpha", "0.2", "--no-gbench", os.path.join(FIX, "compare", "A"), os.path.join(FIX, "compare", "B")])
     check(re.search(r"training\s+leashed 2 thr\s+updates/s.*B worse", r.stdout), "at alpha 0.2: training B worse")
     check(re.search(r"time to target\s+leashed 2 thr, 50 %\s+s .*B better", r.stdout), "at alpha 0.2: time B better")
+    for alpha in ("0", "1.5"):
+        r = run([COMPARE, "--alpha", alpha, os.path.join(FIX, "compare", "A"), os.path.join(FIX, "compare", "B")])
+        check(r.returncode == 2 and "sgdsync-compare: error: --alpha" in r.stderr, f"--alpha {alpha} refused: {r.stderr}")
+    nan_is_no_sample(out)
+    error_rows_left_to_us(out)
+    sweep_matches_run_files(out)
+
+
+def compare_rows(md_path):
+    """{(kind, configuration): cells} of the ratios table of a Markdown comparison."""
+    rows = {}
+    for line in open(md_path, encoding="utf-8"):
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 10 and cells[0] != "kind" and not cells[0].startswith("-"):
+            rows[(cells[0], cells[1])] = cells
+    return rows
+
+
+def nan_is_no_sample(out):
+    """A NaN throughput is dropped before the test: 2 against 3 repetitions, not a NaN p read as
+    significant."""
+    recs = fixture_lines("compare/A/sweep.jsonl")
+    recs[1]["result"]["totals"]["updates_per_s"] = float("nan")
+    a = os.path.join(out, "nan", "A", "sweep.jsonl")
+    write_input(a, recs, lines=True)
+    md = os.path.join(out, "nan", "compare.md")
+    r = run([COMPARE, "--no-gbench", "--markdown", md, a, os.path.join(FIX, "compare", "B", "sweep.jsonl")])
+    check(r.returncode == 0, f"NaN sample: {r.stderr}")
+    row = compare_rows(md).get(("training", "leashed 2 thr"))
+    check(row is not None and row[6:] == ["0.2", "2", "3", "no significant difference"],
+          f"NaN dropped: p 0.2 from 2 against 3: {row}")
+
+
+def error_rows_left_to_us(out):
+    """Benchmark rows that report an error (real time 0) are not passed to compare.py, which
+    would show them as 100 % faster."""
+    bench = fixture_json("compare/B/bench.json")
+    for row in bench["benchmarks"]:
+        if row["threads"] == 1:
+            row.update(error_occurred=True, error_message="setup failed", real_time=0, cpu_time=0)
+            del row["items_per_second"]
+    b = os.path.join(out, "error-rows", "B", "bench.json")
+    write_input(b, bench)
+    r = run([COMPARE, os.path.join(FIX, "compare", "A", "bench.json"), b])
+    table = r.stdout.split("compare.py")[-1]
+    check(r.returncode == 0 and "threads:2" in table, f"compare.py table for the good rows: {r.stderr}")
+    check("threads:1" not in table, f"no compare.py row for the failed benchmark: {table}")
+
+
+def sweep_matches_run_files(out):
+    """A sweep record holds the requested config, its run file the resolved one (steps per epoch
+    worked out): they are one configuration, and a crashed run of the same request joins it."""
+    recs = fixture_lines("compare/A/sweep.jsonl")
+    for rec in recs:
+        rec["result"]["config"]["steps_per_epoch"] = 58
+    d = os.path.join(out, "resolved")
+    write_input(os.path.join(d, "sweep.jsonl"), recs + [crashed(recs[0], 3)], lines=True)
+    for rec in recs:
+        write_input(os.path.join(d, "runs", rec["key"] + ".json"), rec["result"])
+    md = os.path.join(d, "compare.md")
+    r = run([COMPARE, "--no-gbench", "--markdown", md, os.path.join(d, "sweep.jsonl"), os.path.join(d, "runs")])
+    check(r.returncode == 0 and "Only in" not in r.stdout, f"sweep and run files match: {r.stdout}")
+    row = compare_rows(md).get(("training", "leashed 2 thr"))
+    check(row is not None and row[7:9] == ["3", "3"], f"the same three runs on both sides: {row}")
+    ds = load_results(d)
+    check([r.config["steps_per_epoch"] for r in ds.runs] == [58] * 4, "the crashed run takes the resolved config")
 
 
 def case_units(out):
