@@ -64,6 +64,32 @@ typedef struct {
 	size_t n, cap;
 } keyset;
 
+/* ---- a set of strings: the keys of a config file, the runs done ---- */
+
+static int keyset_has(const keyset *k, const char *key)
+{
+	for (size_t i = 0; i < k->n; i++)
+		if (strcmp(k->keys[i], key) == 0)
+			return 1;
+	return 0;
+}
+
+static void keyset_add(keyset *k, const char *key)
+{
+	if (k->n == k->cap) {
+		k->cap = k->cap ? 2 * k->cap : 64;
+		k->keys = realloc(k->keys, k->cap * sizeof(*k->keys));
+	}
+	k->keys[k->n++] = strdup(key);
+}
+
+static void keyset_free(keyset *k)
+{
+	for (size_t i = 0; i < k->n; i++)
+		free(k->keys[i]);
+	free(k->keys);
+}
+
 /* ---- options and config file ---- */
 
 /* The plural spellings the study's scripts use. */
@@ -89,9 +115,9 @@ static char *trim(char *s)
 	return s;
 }
 
-/* Splits a list on commas. A piece of the form key=value without a ':' continues the previous
- * value, so "exp:base=64,cap=4096,none" is the two backoff specs "exp:base=64,cap=4096" and
- * "none". */
+/* Splits a list on commas; an empty piece is an error. A piece of the form key=value without a
+ * ':' continues the previous value, so "exp:base=64,cap=4096,none" is the two backoff specs
+ * "exp:base=64,cap=4096" and "none". */
 static int split_values(dim *d, char *list, char *err, size_t errlen)
 {
 	d->n = 0;
@@ -99,8 +125,13 @@ static int split_values(dim *d, char *list, char *err, size_t errlen)
 		d->values[d->n++] = strdup(trim(list));
 		return 0;
 	}
-	for (char *save = NULL, *tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+	for (char *tok; (tok = strsep(&list, ",")) != NULL;) {
 		tok = trim(tok);
+		if (*tok == '\0') {
+			snprintf(err, errlen, "%s: an empty value in the list (no value, two commas "
+				 "in a row, or one at an end)", d->opt->name);
+			return -1;
+		}
 		if (d->n > 0 && strchr(tok, '=') && !strchr(tok, ':') && strchr(d->values[d->n - 1], ':')) {
 			char *prev = d->values[d->n - 1];
 			size_t len = strlen(prev) + strlen(tok) + 2;
@@ -115,10 +146,6 @@ static int split_values(dim *d, char *list, char *err, size_t errlen)
 			return -1;
 		}
 		d->values[d->n++] = strdup(tok);
-	}
-	if (d->n == 0) {
-		snprintf(err, errlen, "%s: no value", d->opt->name);
-		return -1;
 	}
 	return 0;
 }
@@ -224,6 +251,32 @@ static int set_key(sweep *s, const char *rawkey, char *value, const char *origin
 	return 0;
 }
 
+/* One line of a config file: blank, a comment, or key = value, value, ... (each key once). */
+static int config_line(sweep *s, char *line, const char *origin, keyset *seen, char *err,
+		       size_t errlen)
+{
+	char *hash = strchr(line, '#');
+	if (hash)
+		*hash = '\0';
+	char *text = trim(line);
+	if (*text == '\0')
+		return 0;
+	char *eq = strchr(text, '=');
+	if (!eq) {
+		snprintf(err, errlen, "%s: expected 'key = value, value, ...'", origin);
+		return -1;
+	}
+	*eq = '\0';
+	const char *key = trim(text);
+	if (keyset_has(seen, canonical(key))) {
+		snprintf(err, errlen, "%s: key '%s' given twice in this file (one line takes a list: "
+			 "'%s = v1, v2, ...')", origin, key, key);
+		return -1;
+	}
+	keyset_add(seen, canonical(key));
+	return set_key(s, key, eq + 1, origin, err, errlen);
+}
+
 static int read_config(sweep *s, const char *path, char *err, size_t errlen)
 {
 	FILE *f = fopen(path, "r");
@@ -232,25 +285,18 @@ static int read_config(sweep *s, const char *path, char *err, size_t errlen)
 		return -1;
 	}
 	char line[4096], origin[PATH_MAX + 16];
+	keyset seen = {0};
 	int lineno = 0, rc = 0;
 	while (rc == 0 && fgets(line, sizeof line, f)) {
-		lineno++;
-		snprintf(origin, sizeof origin, "%s:%d", path, lineno);
-		char *hash = strchr(line, '#');
-		if (hash)
-			*hash = '\0';
-		char *text = trim(line);
-		if (*text == '\0')
-			continue;
-		char *eq = strchr(text, '=');
-		if (!eq) {
-			snprintf(err, errlen, "%s: expected 'key = value, value, ...'", origin);
+		snprintf(origin, sizeof origin, "%s:%d", path, ++lineno);
+		if (!strchr(line, '\n') && !feof(f)) {
+			snprintf(err, errlen, "%s: line longer than %zu characters", origin, sizeof line - 2);
 			rc = -1;
-			break;
+		} else {
+			rc = config_line(s, line, origin, &seen, err, errlen);
 		}
-		*eq = '\0';
-		rc = set_key(s, trim(text), eq + 1, origin, err, errlen);
 	}
+	keyset_free(&seen);
 	fclose(f);
 	return rc;
 }
@@ -269,6 +315,7 @@ static void usage(FILE *f)
 		"--backoff=none,exp:base=64,cap=4096 is two values.\n\n"
 		"  --output FILE        the JSON Lines file (required)\n"
 		"  --config FILE        'key = v1, v2' lines, # comments; flags override its keys\n"
+		"                       wherever they stand\n"
 		"  --repetitions N      runs of each configuration (default: 1)\n"
 		"  --grace S            a run is killed and recorded as timeout at its time limit plus S\n"
 		"                       seconds (default: 120)\n"
@@ -279,10 +326,16 @@ static void usage(FILE *f)
 		"Outcomes: converged, not-converged, diverged (from the run), crashed (the process died:\n"
 		"a signal, or a non-zero exit without a result), timeout (killed at the deadline, or\n"
 		"ended by sgdsync-train's watchdog). Exit status: 0 when every run was recorded, whatever\n"
-		"its outcome; 1 when the output cannot be read or written; 2 for bad options.\n");
+		"its outcome; 1 when the output cannot be read or written; 2 for bad options (an\n"
+		"output that is not a sweep file, a --results-dir that is not a directory).\n");
 }
 
-static int parse_args(sweep *s, int argc, char **argv, char *err, size_t errlen)
+/* Flags override the config wherever they stand: a first pass over argv reads the --config
+ * files, a second applies the flags. */
+enum args_pass { CONFIG_FILES, FLAGS };
+
+static int apply_args(sweep *s, int argc, char **argv, enum args_pass pass, char *err,
+		      size_t errlen)
 {
 	for (int i = 1; i < argc; i++) {
 		const char *arg = argv[i];
@@ -308,13 +361,26 @@ static int parse_args(sweep *s, int argc, char **argv, char *err, size_t errlen)
 			snprintf(err, errlen, "--%s needs a value", key);
 			return -1;
 		}
+		int is_config = strcmp(key, "config") == 0;
+		if (is_config != (pass == CONFIG_FILES))
+			continue;
 		char origin[80];
 		snprintf(origin, sizeof origin, "--%s", key);
-		int rc = strcmp(key, "config") == 0 ? read_config(s, value, err, errlen)
-						    : set_key(s, key, value, origin, err, errlen);
+		int rc = is_config ? read_config(s, value, err, errlen)
+				   : set_key(s, key, value, origin, err, errlen);
 		if (rc != 0)
 			return -1;
 	}
+	return 0;
+}
+
+static int parse_args(sweep *s, int argc, char **argv, char *err, size_t errlen)
+{
+	int rc = apply_args(s, argc, argv, CONFIG_FILES, err, errlen);
+	if (rc == 0)
+		rc = apply_args(s, argc, argv, FLAGS, err, errlen);
+	if (rc != 0)
+		return rc;
 	if (s->output[0] == '\0') {
 		snprintf(err, errlen, "--output FILE is required");
 		return -1;
@@ -369,23 +435,6 @@ static void make_key(const train_options *o, const cJSON *config, int rep, char 
 
 /* ---- the output file ---- */
 
-static int keyset_has(const keyset *k, const char *key)
-{
-	for (size_t i = 0; i < k->n; i++)
-		if (strcmp(k->keys[i], key) == 0)
-			return 1;
-	return 0;
-}
-
-static void keyset_add(keyset *k, const char *key)
-{
-	if (k->n == k->cap) {
-		k->cap = k->cap ? 2 * k->cap : 64;
-		k->keys = realloc(k->keys, k->cap * sizeof(*k->keys));
-	}
-	k->keys[k->n++] = strdup(key);
-}
-
 static char *slurp(const char *path, size_t *len)
 {
 	FILE *f = fopen(path, "rb");
@@ -405,8 +454,50 @@ static char *slurp(const char *path, size_t *len)
 	return buf;
 }
 
-/* Collects the keys recorded in path; cuts off a last line that lacks its newline. */
-static int read_done(const char *path, keyset *done, char *err, size_t errlen)
+/* Every record begins so (cJSON prints "format" first): a line torn mid-write begins with these
+ * bytes, or is cut within them. */
+static const char RECORD_START[] = "{\"format\":\"sgdsync-sweep\",";
+
+static int is_torn_record(const char *line, size_t len)
+{
+	size_t n = len < sizeof RECORD_START - 1 ? len : sizeof RECORD_START - 1;
+	return memcmp(line, RECORD_START, n) == 0;
+}
+
+static int is_blank(const char *line)
+{
+	return line[strspn(line, " \t\r")] == '\0';
+}
+
+/* Adds the key of a record line; -1 if the line is not a record. */
+static int add_record_key(const char *line, keyset *done)
+{
+	cJSON *rec = cJSON_Parse(line);
+	const cJSON *fmt = cJSON_GetObjectItemCaseSensitive(rec, "format");
+	const cJSON *key = cJSON_GetObjectItemCaseSensitive(rec, "key");
+	int ok = cJSON_IsString(fmt) && strcmp(fmt->valuestring, "sgdsync-sweep") == 0 &&
+		 cJSON_IsString(key);
+	if (ok)
+		keyset_add(done, key->valuestring);
+	cJSON_Delete(rec);
+	return ok ? 0 : -1;
+}
+
+static int cut_torn_line(const char *path, size_t at, int lineno, int dry_run, char *err,
+			 size_t errlen)
+{
+	fprintf(stderr, "sgdsync-sweep: %s: line %d was cut short (no newline); %s\n", path, lineno,
+		dry_run ? "a run will remove it" : "removing it");
+	if (dry_run || truncate(path, (off_t)at) == 0)
+		return 0;
+	snprintf(err, errlen, "%s: cannot cut the partial line: %s", path, strerror(errno));
+	return EXIT_FAILED;
+}
+
+/* Collects the keys recorded in path, skipping blank lines. A last line without its newline that
+ * begins like a record was torn mid-write: it is cut off (with --dry-run, only reported). A file
+ * with any other line is not a sweep file and is left as it is (EXIT_USAGE). */
+static int read_done(const char *path, int dry_run, keyset *done, char *err, size_t errlen)
 {
 	size_t len;
 	char *text = slurp(path, &len);
@@ -414,37 +505,27 @@ static int read_done(const char *path, keyset *done, char *err, size_t errlen)
 		if (errno == ENOENT)
 			return 0;
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		return -1;
+		return EXIT_FAILED;
 	}
-	size_t pos = 0;
+	size_t pos = 0, torn_at = len;
 	int lineno = 0, rc = 0;
 	while (rc == 0 && pos < len) {
 		char *nl = memchr(text + pos, '\n', len - pos);
+		size_t end = nl ? (size_t)(nl - text) : len;
+		char *line = text + pos;
+		text[end] = '\0'; /* slurp's terminator for the last line */
 		lineno++;
-		if (!nl) {
-			fprintf(stderr, "sgdsync-sweep: %s: line %d was cut short (no newline); removing it\n",
-				path, lineno);
-			if (truncate(path, (off_t)pos) != 0) {
-				snprintf(err, errlen, "%s: cannot cut the partial line: %s", path, strerror(errno));
-				rc = -1;
-			}
-			break;
+		if (!nl && is_torn_record(line, end - pos)) {
+			torn_at = pos;
+		} else if (!is_blank(line) && add_record_key(line, done) != 0) {
+			snprintf(err, errlen, "%s: line %d is not a sgdsync-sweep record: not a sweep "
+				 "file, left as it is (choose another --output)", path, lineno);
+			rc = EXIT_USAGE;
 		}
-		*nl = '\0';
-		cJSON *rec = cJSON_Parse(text + pos);
-		const cJSON *fmt = cJSON_GetObjectItemCaseSensitive(rec, "format");
-		const cJSON *key = cJSON_GetObjectItemCaseSensitive(rec, "key");
-		if (!cJSON_IsString(fmt) || strcmp(fmt->valuestring, "sgdsync-sweep") != 0 ||
-		    !cJSON_IsString(key)) {
-			snprintf(err, errlen, "%s: line %d is not a sgdsync-sweep record; not touching it",
-				 path, lineno);
-			rc = -1;
-		} else {
-			keyset_add(done, key->valuestring);
-		}
-		cJSON_Delete(rec);
-		pos = (size_t)(nl - text) + 1;
+		pos = end + 1;
 	}
+	if (rc == 0 && torn_at < len)
+		rc = cut_torn_line(path, torn_at, lineno, dry_run, err, errlen);
 	free(text);
 	return rc;
 }
@@ -672,6 +753,21 @@ static int find_train(char *path, size_t len)
 	return access(path, X_OK);
 }
 
+/* 0, or the exit status after a message: EXIT_USAGE when the path is not a directory. */
+static int make_results_dir(const char *dir)
+{
+	struct stat st;
+	if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+		fprintf(stderr, "sgdsync-sweep: --results-dir %s: %s\n", dir, strerror(errno));
+		return EXIT_FAILED;
+	}
+	if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+		fprintf(stderr, "sgdsync-sweep: --results-dir %s: not a directory\n", dir);
+		return EXIT_USAGE;
+	}
+	return 0;
+}
+
 static void json_path_for(const sweep *s, const char *key, char *path, size_t len)
 {
 	if (s->results_dir[0])
@@ -775,23 +871,20 @@ int main(int argc, char **argv)
 			train_path);
 		return EXIT_FAILED;
 	}
-	if (s.results_dir[0] && mkdir(s.results_dir, 0755) != 0 && errno != EEXIST) {
-		fprintf(stderr, "sgdsync-sweep: --results-dir %s: %s\n", s.results_dir, strerror(errno));
-		return EXIT_FAILED;
-	}
+	rc = s.results_dir[0] ? make_results_dir(s.results_dir) : 0;
+	if (rc != 0)
+		return rc;
 	keyset done = {0};
-	if (read_done(s.output, &done, err, sizeof err) != 0) {
+	rc = read_done(s.output, s.dry_run, &done, err, sizeof err);
+	if (rc != 0) {
 		fprintf(stderr, "sgdsync-sweep: %s\n", err);
-		return EXIT_FAILED;
+		return rc;
 	}
-	rc = 0;
 	if (s.dry_run)
 		dry_run(&s, train_path, &done);
 	else
 		rc = run_sweep(&s, train_path, &done);
-	for (size_t i = 0; i < done.n; i++)
-		free(done.keys[i]);
-	free(done.keys);
+	keyset_free(&done);
 	for (int i = 0; i < s.ndims; i++)
 		free_dim(&s.dims[i]);
 	return rc;

@@ -249,13 +249,19 @@ static void free_sweep(sweep_file *f)
 	f->n = 0;
 }
 
+static void write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+	CHECK(f, "cannot write %s", path);
+	fputs(text, f);
+	fclose(f);
+}
+
 static void test_sweep_crash_and_hang(void)
 {
 	const char *out = path_in("crash.jsonl"), *conf = path_in("crash.conf");
-	FILE *cf = fopen(conf, "w");
-	fputs("# one run aborts at update 40, the other completes\nmethods = leashed\n"
-	      "debug-abort-at-update = 0, 40   # test hook\nthreads = 2\n", cf);
-	fclose(cf);
+	write_file(conf, "# one run aborts at update 40, the other completes\nmethods = leashed\n"
+			 "debug-abort-at-update = 0, 40   # test hook\nthreads = 2\n");
 	const char *args[] = {"--output", out, "--config", conf, "--data=synthetic", "--arch=mlp:1x16",
 			      "--steps=300", "--batch=16", "--counters=none", "--quiet", NULL};
 	int st = tool(SWEEP_EXE, args, NULL);
@@ -333,10 +339,23 @@ static void test_sweep_resume(void)
 	int before = count_lines(out);
 	CHECK(before < 4, "killed midway (%d of 4 records)", before);
 
-	/* A torn last line, as if the machine had gone down mid-write: cut off on resume. */
+	/* A torn last line, as if the machine had gone down mid-write: left as it is by a dry run,
+	 * cut off on resume. A blank line first, as an editor may leave: skipped. */
 	FILE *f = fopen(out, "a");
 	fputs("{\"format\":\"sgdsync-sweep\",\"key\":\"torn", f);
 	fclose(f);
+	char *torn = bench_exec_slurp(out);
+	const char *dry[] = {SWEEP_EXE, "--output", out, "--methods=sync,leashed",
+			     "--threads=1,2", "--data=synthetic", "--arch=mlp:1x16", "--steps=200",
+			     "--batch=16", "--counters=none", "--dry-run", NULL};
+	CHECK(bench_exec((char **)dry, NULL, path_in("stderr.txt")) == 0, "dry run of a torn file");
+	char *after_dry = bench_exec_slurp(out);
+	CHECK(strcmp(torn, after_dry) == 0, "a dry run leaves the torn line");
+	f = fopen(out, "w");
+	fprintf(f, "\n%s", torn);
+	fclose(f);
+	free(torn);
+	free(after_dry);
 
 	CHECK(bench_exec((char **)argv, NULL, path_in("stderr.txt")) == 0, "the resumed sweep exits 0");
 	sweep_file s;
@@ -346,9 +365,6 @@ static void test_sweep_resume(void)
 		for (int j = i + 1; j < s.n; j++)
 			CHECK(strcmp(s.keys[i], s.keys[j]) != 0, "key %s recorded twice", s.keys[i]);
 	/* Every configuration of the grid is there: the dry run lists the keys, all done. */
-	const char *dry[] = {SWEEP_EXE, "--output", out, "--methods=sync,leashed",
-			     "--threads=1,2", "--data=synthetic", "--arch=mlp:1x16", "--steps=200",
-			     "--batch=16", "--counters=none", "--dry-run", NULL};
 	CHECK(bench_exec((char **)dry, path_in("dry.txt"), path_in("stderr.txt")) == 0, "dry run");
 	char *list = bench_exec_slurp(path_in("dry.txt"));
 	int listed = 0;
@@ -359,42 +375,84 @@ static void test_sweep_resume(void)
 	free_sweep(&s);
 }
 
+/* A sweep tool run that must fail with exit 2 and a message holding every one of words. */
+static void check_sweep_refuses(const char *const *args, const char *what, const char *const *words)
+{
+	int st = tool(SWEEP_EXE, args, NULL);
+	char *err = stderr_text();
+	CHECK(st == 2, "%s: exit %d, want 2: %s", what, st, err);
+	for (int i = 0; words[i]; i++)
+		CHECK(strstr(err, words[i]), "%s: the message names %s: %s", what, words[i], err);
+	free(err);
+}
+
+static void test_sweep_bad_config(void)
+{
+	char conf[320], out[320]; /* path_in's buffers are reused by the checks */
+	snprintf(conf, sizeof conf, "%s", path_in("bad.conf"));
+	snprintf(out, sizeof out, "%s", path_in("x.jsonl"));
+	const char *args[] = {"--output", out, "--config", conf, NULL};
+	write_file(conf, "# a sweep\nmethods = mutex, leashed\n\nthreads = 1, 2\nbogus = 3\n");
+	check_sweep_refuses(args, "unknown key", (const char *[]){"bad.conf:5:", "bogus", NULL});
+	write_file(conf, "methods = mutex\neta = 0.01, fast\n");
+	check_sweep_refuses(args, "bad value",
+			    (const char *[]){"bad.conf:2:", "--eta", "fast", NULL});
+	write_file(conf, "methods = mutex\nthreads = 1,,2\n");
+	check_sweep_refuses(args, "empty list value",
+			    (const char *[]){"bad.conf:2:", "threads", "empty", NULL});
+	write_file(conf, "methods = mutex\nthreads = 1\nmethods = leashed\n");
+	check_sweep_refuses(args, "key given twice",
+			    (const char *[]){"bad.conf:3:", "methods", "twice", NULL});
+
+	/* A comment longer than the read buffer, then a key: the line named is the long one. */
+	char long_line[6000];
+	memset(long_line, 'x', sizeof long_line);
+	memcpy(long_line, "methods = mutex\n# ", 18);
+	snprintf(long_line + sizeof long_line - 16, 16, "\nthreads = 1\n");
+	write_file(conf, long_line);
+	check_sweep_refuses(args, "over-long line",
+			    (const char *[]){"bad.conf:2:", "longer", NULL});
+
+	/* A flag overrides the config wherever it stands, before --config too. */
+	write_file(conf, "threads = 2\nmethods = mutex\n");
+	const char *before[] = {"--threads=1", "--config", conf, "--output", out, "--steps=5",
+				"--dry-run", NULL};
+	CHECK(tool(SWEEP_EXE, before, path_in("dry.txt")) == 0, "dry run with a flag before --config");
+	char *list = bench_exec_slurp(path_in("dry.txt"));
+	CHECK(strstr(list, " --threads=1") && !strstr(list, "--threads=2"),
+	      "--threads=1 before --config overrides threads = 2: %s", list);
+	free(list);
+}
+
 static void test_sweep_bad_input(void)
 {
-	const char *conf = path_in("bad.conf");
-	FILE *f = fopen(conf, "w");
-	fputs("# a sweep\nmethods = mutex, leashed\n\nthreads = 1, 2\nbogus = 3\n", f);
-	fclose(f);
-	const char *a1[] = {"--output", path_in("x.jsonl"), "--config", conf, NULL};
-	CHECK(tool(SWEEP_EXE, a1, NULL) == 2, "unknown key: exit 2");
-	char *err = stderr_text();
-	CHECK(strstr(err, "bad.conf:5") && strstr(err, "bogus"), "names line and key: %s", err);
-	free(err);
-
-	f = fopen(conf, "w");
-	fputs("methods = mutex\neta = 0.01, fast\n", f);
-	fclose(f);
-	CHECK(tool(SWEEP_EXE, a1, NULL) == 2, "bad value: exit 2");
-	err = stderr_text();
-	CHECK(strstr(err, "bad.conf:2") && strstr(err, "--eta") && strstr(err, "fast"),
-	      "names line, option and value: %s", err);
-	free(err);
-
 	const char *a2[] = {"--output", path_in("x.jsonl"), "--threads=1,zero", NULL};
-	CHECK(tool(SWEEP_EXE, a2, NULL) == 2, "bad flag value: exit 2");
-	err = stderr_text();
-	CHECK(strstr(err, "--threads") && strstr(err, "zero"), "names the flag: %s", err);
-	free(err);
+	check_sweep_refuses(a2, "bad flag value", (const char *[]){"--threads", "zero", NULL});
 	const char *a3[] = {"--methods=mutex", NULL};
 	CHECK(tool(SWEEP_EXE, a3, NULL) == 2, "no output: exit 2");
 
-	/* A file that is not ours is never appended to. */
-	f = fopen(path_in("notours.jsonl"), "w");
-	fputs("{\"hello\": 1}\n", f);
-	fclose(f);
-	const char *a4[] = {"--output", path_in("notours.jsonl"), "--methods=mutex", NULL};
-	CHECK(tool(SWEEP_EXE, a4, NULL) == 1, "foreign output: exit 1");
-	CHECK(count_lines(path_in("notours.jsonl")) == 1, "foreign output untouched");
+	/* A --results-dir that is a file would make every run crash. */
+	write_file(path_in("afile"), "");
+	const char *a5[] = {"--output", path_in("x.jsonl"), "--methods=mutex", "--steps=5",
+			    "--results-dir", path_in("afile"), NULL};
+	check_sweep_refuses(a5, "--results-dir a file",
+			    (const char *[]){"--results-dir", "afile", "not a directory", NULL});
+
+	/* A file that is not ours is never appended to, nor cut, even its last line without a
+	 * newline, with --dry-run or without. */
+	const char *const foreign[] = {"{\"hello\": 1}\n", "hello world"};
+	for (int i = 0; i < 2; i++) {
+		write_file(path_in("notours.jsonl"), foreign[i]);
+		for (int dry_run = 0; dry_run < 2; dry_run++) {
+			const char *a4[] = {"--output", path_in("notours.jsonl"), "--methods=mutex",
+					    "--steps=5", dry_run ? "--dry-run" : "--quiet", NULL};
+			check_sweep_refuses(a4, foreign[i],
+					    (const char *[]){"notours.jsonl", "not a sweep file", NULL});
+			char *text = bench_exec_slurp(path_in("notours.jsonl"));
+			CHECK(strcmp(text, foreign[i]) == 0, "foreign output untouched: '%s'", text);
+			free(text);
+		}
+	}
 }
 
 static void remove_dir(void)
@@ -417,6 +475,7 @@ int main(void)
 	test_run_json();
 	test_diverged_run();
 	test_fashion_mnist();
+	test_sweep_bad_config();
 	test_sweep_bad_input();
 	test_sweep_crash_and_hang();
 	test_sweep_resume();
