@@ -353,14 +353,16 @@ static int apply_args(sweep *s, int argc, char **argv, enum args_pass pass, char
 		const char *eq = strchr(arg, '=');
 		size_t len = eq ? (size_t)(eq - arg - 2) : strlen(arg + 2);
 		snprintf(key, sizeof key, "%.*s", (int)(len < sizeof key ? len : sizeof key - 1), arg + 2);
-		if (eq) {
-			snprintf(value, sizeof value, "%s", eq + 1);
-		} else if (i + 1 < argc) {
-			snprintf(value, sizeof value, "%s", argv[++i]);
-		} else {
+		const char *given = eq ? eq + 1 : i + 1 < argc ? argv[++i] : NULL;
+		if (!given) {
 			snprintf(err, errlen, "--%s needs a value", key);
 			return -1;
 		}
+		if (strlen(given) >= sizeof value) {
+			snprintf(err, errlen, "--%s: value longer than %zu characters", key, sizeof value - 1);
+			return -1;
+		}
+		strcpy(value, given);
 		int is_config = strcmp(key, "config") == 0;
 		if (is_config != (pass == CONFIG_FILES))
 			continue;
@@ -871,7 +873,7 @@ int main(int argc, char **argv)
 			train_path);
 		return EXIT_FAILED;
 	}
-	rc = s.results_dir[0] ? make_results_dir(s.results_dir) : 0;
+	rc = s.results_dir[0] && !s.dry_run ? make_results_dir(s.results_dir) : 0;
 	if (rc != 0)
 		return rc;
 	keyset done = {0};

@@ -481,6 +481,10 @@ static void test_sweep_bad_input(void)
 	check_sweep_refuses(a2, "bad flag value", (const char *[]){"--threads", "zero", NULL});
 	const char *a3[] = {"--methods=mutex", NULL};
 	CHECK(tool(SWEEP_EXE, a3, NULL) == 2, "no output: exit 2");
+	static char long_threads[5000];
+	memset(long_threads, '1', sizeof long_threads - 1);
+	const char *a6[] = {"--output", path_in("x.jsonl"), "--threads", long_threads, NULL};
+	check_sweep_refuses(a6, "a value over 4 KB", (const char *[]){"--threads", "longer than", NULL});
 
 	/* A --results-dir that is a file would make every run crash. */
 	write_file(path_in("afile"), "");
