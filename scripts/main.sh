@@ -21,7 +21,8 @@ usage() {
 	cat <<EOF
 Usage: sudo scripts/main.sh [--quick | --full] [--out DIR] [--build-dir DIR] [--no-deps] [--resume RUNDIR]
 
-  --quick          default: small grids, 5-10 minutes on 2 cores
+  --quick          default: small grids, 0.1 s per benchmark; 3-4 minutes on an idle 2-core
+                   machine, up to 10 on a loaded one
   --full           the study's grids: threads 1 to 2x the hardware threads, batch 16-1024,
                    step sizes, backoff policies, repetitions (hours on a big machine)
   --out DIR        where the run directory goes (default: $out_root)
@@ -89,7 +90,7 @@ bench() {
 	if [ "$profile" = full ]; then
 		flags+=(--grid=full --threads="$(full_threads)" --benchmark_repetitions=5 --benchmark_min_time=0.5)
 	else
-		flags+=(--grid=default --benchmark_min_time=0.02)
+		flags+=(--grid=default --benchmark_min_time=0.1)
 		# The binaries' default thread counts oversubscribe the machine (4x its hardware
 		# threads); locks that hand over to a preempted waiter (ticket) then take minutes per
 		# benchmark, so the quick suite keeps locks within the hardware threads.
