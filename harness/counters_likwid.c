@@ -117,6 +117,21 @@ static int group_start(const char *group)
 	return rc < 0 ? rc : gid;
 }
 
+/* likwid leaves name and short_name NULL for a CPU it does not know; the OS's name (padded with
+ * blanks) remains. */
+static void print_cpu(int out, CpuInfo_t info)
+{
+	if (info->name) {
+		dprintf(out, "\n" PROBE_TAG "cpu %s (%s)\n", info->name, info->short_name ? info->short_name : "?");
+		return;
+	}
+	const char *os = info->osname ? info->osname : "?";
+	int len = (int)strlen(os);
+	while (len > 0 && os[len - 1] == ' ')
+		len--;
+	dprintf(out, "\n" PROBE_TAG "cpu %.*s, not identified by likwid\n", len, os);
+}
+
 /* The child: never returns. Tagged lines on fd out, everything likwid prints goes there too. */
 static void probe_child(int out, const char *const *cands, int ncands)
 {
@@ -126,16 +141,7 @@ static void probe_child(int out, const char *const *cands, int ncands)
 		dprintf(out, "\n" PROBE_TAG "fail topology_init\n");
 		_exit(1);
 	}
-	CpuInfo_t info = get_cpuInfo();
-	/* likwid leaves name and short_name NULL for a CPU it does not know; the OS's name remains. */
-	const char *os = info->osname ? info->osname : "?";
-	int oslen = (int)strlen(os);
-	while (oslen > 0 && os[oslen - 1] == ' ')
-		oslen--;
-	if (info->name)
-		dprintf(out, "\n" PROBE_TAG "cpu %s (%s)\n", info->name, info->short_name ? info->short_name : "?");
-	else
-		dprintf(out, "\n" PROBE_TAG "cpu %.*s, not identified by likwid\n", oslen, os);
+	print_cpu(out, get_cpuInfo());
 	char **groups = NULL, **shortinfo = NULL, **longinfo = NULL;
 	int ngroups = perfmon_getGroups(&groups, &shortinfo, &longinfo);
 	bool any_candidate = false;
