@@ -100,7 +100,10 @@ static void check_perf(void)
 	      (unsigned long long)t0.regions, (unsigned long long)t1.regions, (unsigned long long)t2.regions);
 	const counter_value *clock = find(&t0, "task-clock-ns");
 	CHECK(clock && clock->value >= 20e6, "read task-clock %.0f ns after 25 ms of CPU", clock ? clock->value : -1);
-	CHECK(find(&t1, "task-clock-ns")->value >= 5e6, "gradient task-clock");
+	/* perf's task-clock, read while it runs, can trail the thread's CPU clock by tens of µs when
+	 * the machine is busy (4.968 ms seen after 5 ms): 5 % of slack, no more. */
+	CHECK(find(&t1, "task-clock-ns")->value >= 4.75e6, "gradient task-clock %.0f ns after 5 ms of CPU",
+	      find(&t1, "task-clock-ns")->value);
 	static const char *const sw[] = {"context-switches", "cpu-migrations", "page-faults"};
 	for (int k = 0; k < 3; k++)
 		CHECK(find(&t0, sw[k]) && find(&t0, sw[k])->value >= 0, "%s missing or negative", sw[k]);
