@@ -31,15 +31,22 @@ struct chain {
 	chain_alloc alloc;
 	uint32_t persistence;
 	backoff_policy backoff;
+	const memory_ops *mem; /* every vector's data is shared memory of it */
 };
 
-static float *data_alloc(size_t n)
+/* On the calling thread: under a "local" placement, the publisher's node. */
+static float *data_alloc(chain *c)
 {
-	size_t bytes = (n * sizeof(float) + CACHELINE_SIZE - 1) / CACHELINE_SIZE * CACHELINE_SIZE;
-	float *p = aligned_alloc(CACHELINE_SIZE, bytes ? bytes : CACHELINE_SIZE);
+	float *p = memory_shared(c->mem, c->n * sizeof(float));
 	if (!p)
 		abort();
 	return p;
+}
+
+static void data_free(chain *c, chain_vec *v)
+{
+	memory_free(c->mem, v->data, c->n * sizeof(float));
+	v->data = NULL;
 }
 
 static void live_add(chain *c)
@@ -86,7 +93,7 @@ static chain_vec *vec_alloc(chain *c, chain_worker *w)
 {
 	chain_vec *v = (w && w->ncache) ? w->cache[--w->ncache] : pool_pop(c);
 	if (!v->data)
-		v->data = data_alloc(c->n);
+		v->data = data_alloc(c);
 	/* Relaxed: private until published by a release CAS; still an RMW (see vec_ref_latest). */
 	atomic_fetch_and_explicit(&v->state, ~(VEC_STALE | VEC_RECLAIMED), memory_order_relaxed);
 	live_add(c);
@@ -97,10 +104,8 @@ static chain_vec *vec_alloc(chain *c, chain_worker *w)
 static void vec_recycle(chain *c, chain_worker *w, chain_vec *v)
 {
 	atomic_fetch_sub_explicit(&c->live, 1, memory_order_relaxed);
-	if (c->alloc == CHAIN_MALLOC) {
-		free(v->data);
-		v->data = NULL;
-	}
+	if (c->alloc == CHAIN_MALLOC)
+		data_free(c, v);
 	if (w && w->ncache < CHAIN_WORKER_CACHE)
 		w->cache[w->ncache++] = v;
 	else
@@ -147,7 +152,7 @@ static chain_vec *vec_ref_latest(chain *c, chain_worker *w)
 }
 
 chain *chain_create(size_t n, const float *init, chain_alloc alloc, uint32_t persistence,
-		    const backoff_policy *backoff)
+		    const backoff_policy *backoff, const memory_ops *mem)
 {
 	chain *c = aligned_alloc(CACHELINE_PAD, sizeof(*c));
 	if (!c)
@@ -158,6 +163,7 @@ chain *chain_create(size_t n, const float *init, chain_alloc alloc, uint32_t per
 	c->alloc = alloc;
 	c->persistence = persistence;
 	c->backoff = backoff ? *backoff : backoff_none;
+	c->mem = mem;
 	chain_vec *first = vec_alloc(c, NULL);
 	memcpy(first->data, init, n * sizeof(float));
 	first->t = 0;
@@ -169,7 +175,7 @@ void chain_destroy(chain *c)
 {
 	for (chain_vec *v = c->all, *next; v; v = next) {
 		next = v->all;
-		free(v->data);
+		data_free(c, v);
 		free(v);
 	}
 	pthread_mutex_destroy(&c->pool_lock);
@@ -269,6 +275,17 @@ void chain_publish(chain_worker *w, chain_update_fn fn, void *arg, chain_publish
 size_t chain_size(const chain *c)
 {
 	return c->n;
+}
+
+int chain_memory(chain *c, size_t i, void **p, size_t *bytes)
+{
+	for (chain_vec *v = c->all; v; v = v->all)
+		if (v->data && i-- == 0) {
+			*p = v->data;
+			*bytes = memory_rounded(c->n * sizeof(float));
+			return 0;
+		}
+	return -1;
 }
 
 uint64_t chain_snapshot(chain *c, float *out)

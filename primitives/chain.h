@@ -22,6 +22,7 @@
 #include "primitives/backoff.h"
 #include "primitives/cacheline.h"
 #include "primitives/histogram.h"
+#include "primitives/memory.h"
 
 typedef struct chain chain;
 typedef struct chain_vec chain_vec;
@@ -61,9 +62,11 @@ typedef struct {
  * caller can compute staleness, and from it a step size, for each attempt. */
 typedef void (*chain_update_fn)(float *dst, const float *src, size_t n, uint64_t base_t, void *arg);
 
-/* persistence: most CAS attempts per publish, 0 for unbounded. backoff: after a lost CAS. */
+/* persistence: most CAS attempts per publish, 0 for unbounded. backoff: after a lost CAS.
+ * mem: where vector data lives (NULL: memory_default), each vector's allocated on the thread
+ * that first needs it (the creator for the first, then a publisher); it must outlive c. */
 chain *chain_create(size_t n, const float *init, chain_alloc alloc, uint32_t persistence,
-		    const backoff_policy *backoff);
+		    const backoff_policy *backoff, const memory_ops *mem);
 /* Frees every vector. No worker may still use the chain. */
 void chain_destroy(chain *c);
 
@@ -79,6 +82,10 @@ void chain_release(chain_worker *w);
 void chain_publish(chain_worker *w, chain_update_fn fn, void *arg, chain_publish_result *r);
 
 size_t chain_size(const chain *c);
+/* The data of the i-th vector that has data (live, pooled or in a worker's cache), as
+ * allocated: 0 and *p, *bytes, or -1 past the last. For tests and records; call it when no
+ * worker is inside chain_publish. */
+int chain_memory(chain *c, size_t i, void **p, size_t *bytes);
 uint64_t chain_timestamp(chain *c);
 size_t chain_live(chain *c);
 size_t chain_live_peak(chain *c);

@@ -1,13 +1,9 @@
 #include "primitives/hogwild.h"
 
-#include <stdlib.h>
 
-#include "primitives/cacheline.h"
-
-hogwild_float *hogwild_create(size_t n, const float *init)
+hogwild_float *hogwild_create(size_t n, const float *init, const memory_ops *mem)
 {
-	size_t bytes = (n * sizeof(hogwild_float) + CACHELINE_SIZE - 1) / CACHELINE_SIZE * CACHELINE_SIZE;
-	hogwild_float *x = aligned_alloc(CACHELINE_SIZE, bytes ? bytes : CACHELINE_SIZE);
+	hogwild_float *x = memory_shared(mem, n * sizeof(hogwild_float));
 	if (!x)
 		return NULL;
 	for (size_t i = 0; i < n; i++)
@@ -15,9 +11,9 @@ hogwild_float *hogwild_create(size_t n, const float *init)
 	return x;
 }
 
-void hogwild_destroy(hogwild_float *x)
+void hogwild_destroy(hogwild_float *x, size_t n, const memory_ops *mem)
 {
-	free(x);
+	memory_free(mem, x, n * sizeof(hogwild_float));
 }
 
 void hogwild_read(const hogwild_float *x, float *out, size_t n)

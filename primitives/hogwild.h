@@ -10,10 +10,13 @@
 #include <stdatomic.h>
 #include <stddef.h>
 
+#include "primitives/memory.h"
+
 typedef _Atomic float hogwild_float;
 
-hogwild_float *hogwild_create(size_t n, const float *init);
-void hogwild_destroy(hogwild_float *x);
+/* n elements from init, in shared memory of mem (NULL: memory_default). */
+hogwild_float *hogwild_create(size_t n, const float *init, const memory_ops *mem);
+void hogwild_destroy(hogwild_float *x, size_t n, const memory_ops *mem);
 /* out[i] := x[i] */
 void hogwild_read(const hogwild_float *x, float *out, size_t n);
 /* x[i] := x[i] + a * g[i], each element a separate load and store */

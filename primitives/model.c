@@ -83,14 +83,14 @@ static int locked_create(model *m, const float *init, char *err, size_t errlen)
 			 kind < LOCK_KIND_COUNT ? lock_kind_name((lock_kind)kind) : "?");
 		return -1;
 	}
-	m->theta = malloc(m->n * sizeof(float));
+	m->theta = memory_shared(m->cfg.memory, m->n * sizeof(float));
 	if (!m->theta) {
 		snprintf(err, errlen, "out of memory for %zu parameters", m->n);
 		return -1;
 	}
 	if (lock_init(&m->lock, (lock_kind)kind) != 0) {
 		snprintf(err, errlen, "cannot initialise the %s lock", lock_kind_name((lock_kind)kind));
-		free(m->theta);
+		memory_free(m->cfg.memory, m->theta, m->n * sizeof(float));
 		return -1;
 	}
 	memcpy(m->theta, init, m->n * sizeof(float));
@@ -101,7 +101,7 @@ static int locked_create(model *m, const float *init, char *err, size_t errlen)
 static void locked_destroy(model *m)
 {
 	lock_destroy(&m->lock);
-	free(m->theta);
+	memory_free(m->cfg.memory, m->theta, m->n * sizeof(float));
 }
 
 static const float *locked_read(model_worker *w, uint64_t *version)
@@ -148,7 +148,7 @@ static uint64_t locked_updates(model *m)
 
 static int hogwild_create_m(model *m, const float *init, char *err, size_t errlen)
 {
-	m->shared = hogwild_create(m->n, init);
+	m->shared = hogwild_create(m->n, init, m->cfg.memory);
 	if (!m->shared) {
 		snprintf(err, errlen, "out of memory for %zu parameters", m->n);
 		return -1;
@@ -159,7 +159,7 @@ static int hogwild_create_m(model *m, const float *init, char *err, size_t errle
 
 static void hogwild_destroy_m(model *m)
 {
-	hogwild_destroy(m->shared);
+	hogwild_destroy(m->shared, m->n, m->cfg.memory);
 }
 
 static const float *hogwild_read_m(model_worker *w, uint64_t *version)
@@ -194,7 +194,8 @@ static uint64_t hogwild_updates_m(model *m)
 
 static int leashed_create(model *m, const float *init, char *err, size_t errlen)
 {
-	m->chain = chain_create(m->n, init, m->cfg.alloc, m->cfg.persistence, &m->cfg.backoff);
+	m->chain = chain_create(m->n, init, m->cfg.alloc, m->cfg.persistence, &m->cfg.backoff,
+				m->cfg.memory);
 	if (!m->chain) {
 		snprintf(err, errlen, "out of memory for %zu parameters", m->n);
 		return -1;
@@ -249,7 +250,7 @@ static uint64_t leashed_updates(model *m)
 
 static int sync_create(model *m, const float *init, char *err, size_t errlen)
 {
-	if (syncround_init(&m->round, m->n, init, m->cfg.workers) != 0) {
+	if (syncround_init(&m->round, m->n, init, m->cfg.workers, m->cfg.memory) != 0) {
 		snprintf(err, errlen, "out of memory for %zu parameters", m->n);
 		return -1;
 	}
@@ -381,7 +382,7 @@ model_worker *model_join(model *m, int id, uint64_t seed)
 	if (m->cfg.method == MODEL_LEASHED)
 		chain_worker_init(&w->chain, m->chain, seed);
 	if (m->cfg.method != MODEL_LEASHED && m->cfg.method != MODEL_SYNC) {
-		w->buf = malloc(m->n * sizeof(float));
+		w->buf = memory_private(m->cfg.memory, m->n * sizeof(float), id);
 		if (!w->buf) {
 			free(w);
 			return NULL;
@@ -396,7 +397,7 @@ void model_leave(model_worker *w)
 		chain_worker_finish(&w->chain);
 	if (w->m->cfg.method == MODEL_SYNC)
 		syncround_leave(&w->m->round);
-	free(w->buf);
+	memory_free(w->m->cfg.memory, w->buf, w->m->n * sizeof(float));
 	free(w);
 }
 
@@ -452,4 +453,33 @@ size_t model_live_vectors(model *m)
 size_t model_live_vectors_peak(model *m)
 {
 	return m->chain ? chain_live_peak(m->chain) : 0;
+}
+
+/* One region of n floats at p, or -1 when p is NULL (no such region). */
+static int region(void *p, size_t n, void **out, size_t *bytes)
+{
+	if (!p)
+		return -1;
+	*out = p;
+	*bytes = memory_rounded(n * sizeof(float));
+	return 0;
+}
+
+int model_shared_memory(model *m, size_t i, void **p, size_t *bytes)
+{
+	switch (m->cfg.method) {
+	case MODEL_LEASHED:
+		return chain_memory(m->chain, i, p, bytes);
+	case MODEL_SYNC:
+		return region(i == 0 ? m->round.theta : i == 1 ? m->round.sum : NULL, m->n, p, bytes);
+	case MODEL_HOGWILD:
+		return region(i == 0 ? (void *)m->shared : NULL, m->n, p, bytes);
+	default:
+		return region(i == 0 ? m->theta : NULL, m->n, p, bytes);
+	}
+}
+
+int model_worker_memory(const model_worker *w, void **p, size_t *bytes)
+{
+	return region(w->buf, w->m->n, p, bytes);
 }

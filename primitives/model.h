@@ -19,6 +19,7 @@
 #include "primitives/chain.h"
 #include "primitives/histogram.h"
 #include "primitives/lock.h"
+#include "primitives/memory.h"
 
 typedef enum {
 	MODEL_SYNC,
@@ -41,6 +42,10 @@ typedef struct {
 	chain_alloc alloc;        /* leashed: pool or malloc */
 	model_step_scale_fn step_scale;
 	void *step_scale_arg;
+	/* Where the model's memory comes from (NULL: memory_default); it must outlive the model.
+	 * Shared: θ (mutex, rwlock, hogwild), θ and the round's sum (sync), every chain vector
+	 * (leashed). Private: each worker's copy of θ (mutex, rwlock, hogwild), on its thread. */
+	const memory_ops *memory;
 } model_config;
 
 typedef struct {
@@ -99,5 +104,13 @@ void model_snapshot(model *m, float *out);
 /* Leashed: live parameter vectors now and at peak; 0 for the other methods, which own one θ. */
 size_t model_live_vectors(model *m);
 size_t model_live_vectors_peak(model *m);
+
+/* The model's own shared memory, region by region, as allocated (for tests and records of
+ * where it was placed): θ (mutex, rwlock, hogwild), θ then the round's sum (sync), every chain
+ * vector with data, pooled and cached ones included (leashed). Returns 0 and sets *p and
+ * *bytes for region i, -1 past the last. Call it when no worker is inside read or apply. */
+int model_shared_memory(model *m, size_t i, void **p, size_t *bytes);
+/* The worker's private copy of θ: 0 and *p, *bytes; -1 for sync and leashed, which have none. */
+int model_worker_memory(const model_worker *w, void **p, size_t *bytes);
 
 #endif

@@ -1,19 +1,20 @@
 #include "primitives/syncround.h"
 
-#include <stdlib.h>
 #include <string.h>
 
-int syncround_init(syncround *s, size_t n, const float *init, int members)
+int syncround_init(syncround *s, size_t n, const float *init, int members, const memory_ops *mem)
 {
 	memset(s, 0, sizeof(*s));
-	s->theta = malloc(n * sizeof(float));
-	s->sum = calloc(n ? n : 1, sizeof(float));
+	s->theta = memory_shared(mem, n * sizeof(float));
+	s->sum = memory_shared(mem, n * sizeof(float));
 	if (!s->theta || !s->sum) {
-		free(s->theta);
-		free(s->sum);
+		memory_free(mem, s->theta, n * sizeof(float));
+		memory_free(mem, s->sum, n * sizeof(float));
 		return -1;
 	}
 	memcpy(s->theta, init, n * sizeof(float));
+	memset(s->sum, 0, n * sizeof(float));
+	s->mem = mem;
 	s->n = n;
 	s->members = members;
 	pthread_mutex_init(&s->mu, NULL);
@@ -25,8 +26,8 @@ void syncround_destroy(syncround *s)
 {
 	pthread_cond_destroy(&s->next_round);
 	pthread_mutex_destroy(&s->mu);
-	free(s->theta);
-	free(s->sum);
+	memory_free(s->mem, s->theta, s->n * sizeof(float));
+	memory_free(s->mem, s->sum, s->n * sizeof(float));
 }
 
 /* Called with mu held once every member has arrived. */

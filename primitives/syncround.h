@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "primitives/memory.h"
+
 typedef struct {
 	pthread_mutex_t mu;
 	pthread_cond_t next_round;
@@ -19,9 +21,11 @@ typedef struct {
 	size_t n;
 	float *theta;
 	float *sum;    /* sum of the current round's scaled gradients */
+	const memory_ops *mem; /* θ and sum are shared memory of it */
 } syncround;
 
-int syncround_init(syncround *s, size_t n, const float *init, int members);
+/* mem: where θ and the sum live (NULL: memory_default); it must outlive s. */
+int syncround_init(syncround *s, size_t n, const float *init, int members, const memory_ops *mem);
 void syncround_destroy(syncround *s);
 /* Adds a * g to the round and waits for it to end; returns the round it belonged to. */
 uint64_t syncround_contribute(syncround *s, float a, const float *g);

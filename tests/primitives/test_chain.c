@@ -61,7 +61,7 @@ static void run(int threads, int updates, chain_alloc alloc, uint32_t persistenc
 		const backoff_policy *backoff)
 {
 	static float zeros[N];
-	chain *c = chain_create(N, zeros, alloc, persistence, backoff);
+	chain *c = chain_create(N, zeros, alloc, persistence, backoff, NULL);
 	worker_arg *args = calloc((size_t)threads, sizeof(*args));
 	for (int i = 0; i < threads; i++)
 		args[i] = (worker_arg){.c = c, .updates = updates, .reads_per_update = 2};
@@ -119,7 +119,7 @@ static void plus_one_after_rival(float *dst, const float *src, size_t n, uint64_
 static void lost_cas(uint32_t persistence, int interfere, int expect_published, uint32_t expect_attempts)
 {
 	static float zeros[N];
-	chain *c = chain_create(N, zeros, CHAIN_POOL, persistence, NULL);
+	chain *c = chain_create(N, zeros, CHAIN_POOL, persistence, NULL, NULL);
 	chain_worker a, b;
 	chain_worker_init(&a, c, 1);
 	chain_worker_init(&b, c, 2);
