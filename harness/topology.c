@@ -396,6 +396,57 @@ const char *placement_note(void)
 	return machine.note;
 }
 
+/* The nodes near `pu`, or near the PU the calling thread runs on now when pu < 0. */
+static void nodes_near(int pu, hwloc_nodeset_t set)
+{
+	hwloc_topology_t topo = machine_topo();
+	hwloc_cpuset_t cpus = hwloc_bitmap_alloc();
+	if (pu >= 0)
+		hwloc_bitmap_only(cpus, (unsigned)pu);
+	else if (hwloc_get_last_cpu_location(topo, cpus, HWLOC_CPUBIND_THREAD) != 0)
+		hwloc_bitmap_zero(cpus);
+	hwloc_cpuset_to_nodeset(topo, cpus, set);
+	if (hwloc_bitmap_iszero(set)) /* the OS would not say: anywhere */
+		hwloc_bitmap_copy(set, hwloc_topology_get_topology_nodeset(topo));
+	hwloc_bitmap_free(cpus);
+}
+
+/* The nodes and policy of placement p for an allocation made now; local binds near `pu`. */
+static hwloc_membind_policy_t placement_nodes(const placement *p, int pu, hwloc_nodeset_t set)
+{
+	switch (p->kind) {
+	case PLACEMENT_NODE:
+		hwloc_bitmap_only(set, (unsigned)p->node);
+		return HWLOC_MEMBIND_BIND;
+	case PLACEMENT_INTERLEAVE:
+		hwloc_bitmap_copy(set, hwloc_topology_get_topology_nodeset(machine_topo()));
+		return HWLOC_MEMBIND_INTERLEAVE;
+	default:
+		nodes_near(pu, set);
+		return HWLOC_MEMBIND_BIND;
+	}
+}
+
+/* Memory bound to set under policy; the error names p. */
+static void *alloc_bound(hwloc_const_nodeset_t set, hwloc_membind_policy_t policy, size_t bytes,
+			 const placement *p, char *err, size_t errlen)
+{
+	hwloc_topology_t topo = machine_topo();
+	/* STRICT: a refused binding must fail, not hand back unbound memory silently. */
+	void *buf = hwloc_alloc_membind(topo, bytes, set, policy,
+					HWLOC_MEMBIND_BYNODESET | HWLOC_MEMBIND_STRICT);
+	int saved = errno;
+	if (!buf && machine.info.numa_nodes == 1 && (saved == ENOSYS || saved == EXDEV))
+		return hwloc_alloc(topo, bytes); /* a kernel without NUMA: every placement coincides */
+	if (!buf) {
+		char spec[32];
+		placement_format(p, spec, sizeof spec);
+		snprintf(err, errlen, "allocating %zu bytes with placement %s: %s", bytes, spec,
+			 strerror(saved));
+	}
+	return buf;
+}
+
 void *placement_alloc(const placement *p, size_t bytes, char *err, size_t errlen)
 {
 	hwloc_topology_t topo = machine_topo();
@@ -410,26 +461,9 @@ void *placement_alloc(const placement *p, size_t bytes, char *err, size_t errlen
 		return buf;
 	}
 	hwloc_nodeset_t set = hwloc_bitmap_alloc();
-	hwloc_membind_policy_t policy = HWLOC_MEMBIND_INTERLEAVE;
-	if (p->kind == PLACEMENT_NODE) {
-		hwloc_bitmap_only(set, (unsigned)p->node);
-		policy = HWLOC_MEMBIND_BIND;
-	} else {
-		hwloc_bitmap_copy(set, hwloc_topology_get_topology_nodeset(topo));
-	}
-	/* STRICT: a refused binding must fail, not hand back unbound memory silently. */
-	void *buf = hwloc_alloc_membind(topo, bytes, set, policy,
-					HWLOC_MEMBIND_BYNODESET | HWLOC_MEMBIND_STRICT);
-	int saved = errno;
+	hwloc_membind_policy_t policy = placement_nodes(p, -1, set);
+	void *buf = alloc_bound(set, policy, bytes, p, err, errlen);
 	hwloc_bitmap_free(set);
-	if (!buf && machine.info.numa_nodes == 1 && (saved == ENOSYS || saved == EXDEV))
-		return hwloc_alloc(topo, bytes); /* a kernel without NUMA: every placement coincides */
-	if (!buf) {
-		char spec[32];
-		placement_format(p, spec, sizeof spec);
-		snprintf(err, errlen, "allocating %zu bytes with placement %s: %s", bytes, spec,
-			 strerror(saved));
-	}
 	return buf;
 }
 
@@ -454,4 +488,72 @@ int placement_nodes_of(const void *buf, size_t bytes, int *nodes, int max)
 	}
 	hwloc_bitmap_free(set);
 	return n;
+}
+
+/* ---- Placement of a model's memory ---- */
+
+struct placement_memory {
+	memory_ops ops;
+	placement shared;
+	pin_policy pinning;
+	atomic_flag failed;
+	char err[256];
+};
+
+static void *pm_alloc(placement_memory *pm, const placement *p, int pu, size_t bytes)
+{
+	char err[sizeof pm->err];
+	hwloc_nodeset_t set = hwloc_bitmap_alloc();
+	void *buf = alloc_bound(set, placement_nodes(p, pu, set), bytes, p, err, sizeof err);
+	hwloc_bitmap_free(set);
+	/* Relaxed: elects the one writer of err, which is read after the workers are joined. */
+	if (!buf && !atomic_flag_test_and_set_explicit(&pm->failed, memory_order_relaxed))
+		snprintf(pm->err, sizeof pm->err, "%s", err);
+	return buf;
+}
+
+static void *pm_alloc_shared(void *arg, size_t bytes)
+{
+	placement_memory *pm = arg;
+	return pm_alloc(pm, &pm->shared, -1, bytes);
+}
+
+static void *pm_alloc_private(void *arg, size_t bytes, int worker)
+{
+	placement_memory *pm = arg;
+	static const placement local = {PLACEMENT_LOCAL, -1};
+	return pm_alloc(pm, &local, pin_pu_for(pm->pinning, worker), bytes);
+}
+
+static void pm_free(void *arg, void *p, size_t bytes)
+{
+	(void)arg;
+	placement_free(p, bytes);
+}
+
+placement_memory *placement_memory_create(const placement *shared, pin_policy pinning)
+{
+	placement_memory *pm = calloc(1, sizeof *pm);
+	if (!pm)
+		return NULL;
+	pm->ops = (memory_ops){pm_alloc_shared, pm_alloc_private, pm_free, pm};
+	pm->shared = *shared;
+	pm->pinning = pinning;
+	atomic_flag_clear(&pm->failed);
+	return pm;
+}
+
+void placement_memory_destroy(placement_memory *pm)
+{
+	free(pm);
+}
+
+const memory_ops *placement_memory_ops(const placement_memory *pm)
+{
+	return &pm->ops;
+}
+
+const char *placement_memory_error(const placement_memory *pm)
+{
+	return pm->err;
 }

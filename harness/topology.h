@@ -16,6 +16,8 @@
 
 #include <cjson/cJSON.h>
 
+#include "primitives/memory.h"
+
 #define TOPOLOGY_MAX_CACHES 16
 
 typedef struct {
@@ -99,5 +101,30 @@ void placement_free(void *buf, size_t bytes);
  * numbers in increasing order into nodes and returns how many there are; -1 if the OS cannot
  * tell. For tests and records. */
 int placement_nodes_of(const void *buf, size_t bytes, int *nodes, int max);
+
+/* ---- Placement of a model's memory: a memory_ops (primitives/memory.h) placing
+ *   shared vectors (θ, sync's sum, every Leashed chain vector) as `shared` says:
+ *     local       bound to the NUMA node the allocating thread runs on when it allocates: for θ
+ *                 the thread that creates the model (sgdsync-train pins it where worker 0 runs),
+ *                 for a chain vector the worker that first publishes into it (a recycled vector
+ *                 keeps its node when another worker's publish reuses it)
+ *     interleave  pages round-robin over all NUMA nodes
+ *     node:N      bound to node N
+ *   private buffers (a worker's copy of θ, its gradient) bound to the node of the worker's PU
+ *   under `pinning`; with pinning none, to the node its thread runs on when it allocates.
+ * Unlike placement_alloc's local, every mode binds: the policy is set on the pages when they are
+ * allocated (hwloc_alloc_membind, STRICT), so whichever thread touches a page first, it lands
+ * where the policy says, and get_mempolicy reads the policy back. A refused binding fails the
+ * allocation (the primitive reports out of memory); the first failure's reason is kept. */
+typedef struct placement_memory placement_memory;
+
+/* NULL when out of memory. */
+placement_memory *placement_memory_create(const placement *shared, pin_policy pinning);
+void placement_memory_destroy(placement_memory *pm);
+/* For model_config.memory, chain_create; valid until placement_memory_destroy. */
+const memory_ops *placement_memory_ops(const placement_memory *pm);
+/* Why the first refused allocation was refused, "" if none was; read it once the threads that
+ * allocate are joined. */
+const char *placement_memory_error(const placement_memory *pm);
 
 #endif
