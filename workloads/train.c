@@ -225,15 +225,32 @@ static void next_batch(worker *w)
 	dataset_gather(d, w->idx, batch, w->x, w->y);
 }
 
+static size_t batch_floats(const train_config *c)
+{
+	return (size_t)c->batch * (size_t)c->train->features;
+}
+
+/* The batch and the gradient, touched at every update: the model's private memory (on this
+ * worker's node under the harness's placement). */
+static float *worker_floats(worker *w, size_t n)
+{
+	return memory_private(w->t->cfg->model.memory, n * sizeof(float), w->id);
+}
+
+static void worker_floats_free(worker *w, float *p, size_t n)
+{
+	memory_free(w->t->cfg->model.memory, p, n * sizeof(float));
+}
+
 static int worker_setup(worker *w)
 {
 	const train_config *c = w->t->cfg;
 	size_t n = c->train->count;
 	w->perm = malloc(n * sizeof(*w->perm));
 	w->idx = malloc((size_t)c->batch * sizeof(*w->idx));
-	w->x = malloc((size_t)c->batch * (size_t)c->train->features * sizeof(*w->x));
+	w->x = worker_floats(w, batch_floats(c));
 	w->y = malloc((size_t)c->batch);
-	w->grad = malloc(w->t->nparams * sizeof(*w->grad));
+	w->grad = worker_floats(w, w->t->nparams);
 	w->slices = calloc(w->t->nslices, sizeof(*w->slices));
 	w->ws = net_ws_create(c->net, c->batch);
 	if (!w->perm || !w->idx || !w->x || !w->y || !w->grad || !w->slices || !w->ws)
@@ -249,9 +266,9 @@ static void worker_teardown(worker *w)
 {
 	free(w->perm);
 	free(w->idx);
-	free(w->x);
+	worker_floats_free(w, w->x, batch_floats(w->t->cfg));
 	free(w->y);
-	free(w->grad);
+	worker_floats_free(w, w->grad, w->t->nparams);
 	net_ws_destroy(w->ws);
 }
 
@@ -857,6 +874,8 @@ int train_run(const train_config *c, train_result *r, char *err, size_t errlen)
 		rc = setup(&t, c, ws, err, errlen);
 	if (rc == 0)
 		run_workers(&t, r, ws, err, errlen, &rc);
+	if (rc == 0 && c->hooks.model_done)
+		c->hooks.model_done(c->hooks.arg, t.m);
 	teardown(&t);
 	net_ws_destroy(ws);
 	if (rc != 0)

@@ -86,13 +86,17 @@ typedef struct {
 	/* Memory for the initial parameter vector (n floats), e.g. placed on a NUMA node. */
 	float *(*alloc_params)(void *arg, size_t n);
 	void (*free_params)(void *arg, float *params, size_t n);
+	/* Once the workers have left, before the model is destroyed, on the thread that called
+	 * train_run: e.g. to see where its memory lies (model_shared_memory). */
+	void (*model_done)(void *arg, model *m);
 	/* About every progress_interval_s on the thread that called train_run. */
 	void (*progress)(void *arg, const train_progress *p);
 } train_hooks;
 
 typedef struct {
-	model_config model;        /* method, workers, backoff, lock, persistence, alloc;
-				    * step_scale is set from step */
+	model_config model;        /* method, workers, backoff, lock, persistence, alloc, memory
+				    * (also the workers' batch and gradient buffers, as private
+				    * memory); step_scale is set from step */
 	step_spec step;
 	const net *net;
 	const dataset *train;
