@@ -10,6 +10,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <hwloc.h>
+
 #include "harness/counters.h"
 #include "harness/env.h"
 #include "harness/jsonfile.h"
@@ -32,6 +34,8 @@ typedef struct {
 	counter_totals (*totals)[SLOTS];
 	int progress;               /* the progress line is on */
 	char placement_err[256];
+	placement_memory *memory;   /* the model's, placed by --placement */
+	cJSON *placed;              /* where its shared memory went, from on_model_done */
 } run_ctx;
 
 /* ---- hooks: what the engine lets the harness do ---- */
@@ -79,6 +83,86 @@ static void on_free_params(void *arg, float *params, size_t n)
 {
 	(void)arg;
 	placement_free(params, n * sizeof(float));
+}
+
+/* What --placement places, per method. */
+static const char *shared_vectors(model_method m, const placement *p)
+{
+	switch (m) {
+	case MODEL_SYNC:
+		return "theta and the round's gradient sum";
+	case MODEL_LEASHED:
+		return p->kind == PLACEMENT_LOCAL
+			       ? "every chain vector, each on the node of the thread that first allocated "
+				 "it (the creator for the first, then the publishing worker)"
+			       : "every chain vector";
+	default:
+		return "theta";
+	}
+}
+
+/* NUMA nodes seen over the model's regions; unknown once the OS could not tell for one. */
+typedef struct {
+	hwloc_bitmap_t set;
+	int known;
+	int *nodes; /* scratch: one region's nodes */
+	int max;
+} node_union;
+
+static void union_add(node_union *u, int n)
+{
+	u->known = u->known && n >= 0;
+	for (int i = 0; i < n && i < u->max; i++)
+		hwloc_bitmap_set(u->set, (unsigned)u->nodes[i]);
+}
+
+static void union_json(cJSON *o, const char *key, const node_union *u)
+{
+	if (!u->known) {
+		cJSON_AddNullToObject(o, key);
+		return;
+	}
+	cJSON *a = cJSON_AddArrayToObject(o, key);
+	int id;
+	hwloc_bitmap_foreach_begin(id, u->set)
+		cJSON_AddItemToArray(a, cJSON_CreateNumber(id));
+	hwloc_bitmap_foreach_end();
+}
+
+/* Where the model's shared memory went, read back from the OS: the binding of its pages
+ * (policy and nodes) and the nodes its touched pages are on. */
+static void on_model_done(void *arg, model *m)
+{
+	run_ctx *x = arg;
+	int max = topology_get()->numa_nodes, *nodes = calloc((size_t)max, sizeof(int));
+	node_union bound = {hwloc_bitmap_alloc(), nodes != NULL, nodes, max};
+	node_union on = {hwloc_bitmap_alloc(), nodes != NULL, nodes, max};
+	const char *policy = NULL, *pol;
+	size_t regions = 0, total = 0, bytes;
+	void *p;
+	for (; nodes && model_shared_memory(m, regions, &p, &bytes) == 0; regions++, total += bytes) {
+		int n = placement_binding_of(p, bytes, &pol, nodes, max);
+		union_add(&bound, n);
+		policy = n < 0 ? "unknown" : !policy || strcmp(policy, pol) == 0 ? pol : "mixed";
+		union_add(&on, placement_nodes_of(p, bytes, nodes, max));
+	}
+	cJSON *o = x->placed = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "shared_vectors",
+				shared_vectors(model_get_config(m)->method, &x->opt->memory));
+	cJSON_AddNumberToObject(o, "shared_regions", (double)regions);
+	cJSON_AddNumberToObject(o, "shared_bytes", (double)total);
+	cJSON_AddStringToObject(o, "shared_policy", policy ? policy : "unknown");
+	union_json(o, "shared_policy_nodes", &bound);
+	union_json(o, "shared_nodes", &on);
+	cJSON_AddStringToObject(o, "private",
+				x->opt->pinning == PIN_NONE
+					? "each worker's copy of theta, batch and gradient: bound to the "
+					  "node its thread ran on when it allocated them"
+					: "each worker's copy of theta, batch and gradient: bound to the "
+					  "node of the worker's PU");
+	hwloc_bitmap_free(bound.set);
+	hwloc_bitmap_free(on.set);
+	free(nodes);
 }
 
 static void format_duration(char *buf, size_t len, double s)
@@ -317,7 +401,10 @@ static cJSON *result_json(const run_ctx *x, const train_result *r, int argc, cha
 	cJSON *doc = cJSON_CreateObject();
 	cJSON_AddStringToObject(doc, "format", "sgdsync-train");
 	cJSON_AddNumberToObject(doc, "version", 1);
-	cJSON_AddItemToObject(doc, "environment", env_json(&eo));
+	cJSON *env = env_json(&eo);
+	cJSON_AddItemToObject(doc, "environment", env);
+	if (x->placed) /* a reference: x owns it */
+		cJSON_AddItemReferenceToObject(cJSON_GetObjectItem(env, "placement"), "model", x->placed);
 	cJSON_AddItemToObject(doc, "config",
 			      train_options_config_json(o, r->epochs_planned, r->steps_per_epoch));
 	cJSON_AddStringToObject(doc, "outcome", train_outcome_name(r->outcome));
@@ -375,6 +462,7 @@ static train_config make_config(const train_options *o, const net *n, const run_
 	c.model.lock = o->lock;
 	c.model.persistence = o->persistence;
 	c.model.alloc = o->alloc;
+	c.model.memory = placement_memory_ops(x->memory);
 	c.step = o->step;
 	c.net = n;
 	c.train = &d->train;
@@ -397,6 +485,7 @@ static train_config make_config(const train_options *o, const net *n, const run_
 		.phase = x->counting ? on_phase : NULL,
 		.alloc_params = on_alloc_params,
 		.free_params = on_free_params,
+		.model_done = on_model_done,
 		.progress = on_progress,
 	};
 	return c;
@@ -410,8 +499,12 @@ static int train_and_report(const train_options *o, const net *n, const run_data
 		     .progress = !o->quiet && isatty(STDERR_FILENO)};
 	x.sets = calloc((size_t)o->threads, sizeof(*x.sets));
 	x.totals = calloc((size_t)o->threads, sizeof(*x.totals));
-	if (!x.sets || !x.totals) {
+	x.memory = placement_memory_create(&o->memory, o->pinning);
+	if (!x.sets || !x.totals || !x.memory) {
 		fprintf(stderr, "sgdsync-train: out of memory\n");
+		free(x.sets);
+		free(x.totals);
+		placement_memory_destroy(x.memory);
 		return EXIT_RUN_FAILED;
 	}
 	/* The model's own buffers are first touched by this thread: put it where worker 0 runs. */
@@ -422,8 +515,8 @@ static int train_and_report(const train_options *o, const net *n, const run_data
 	if (x.progress)
 		fprintf(stderr, "\r\033[K");
 	if (rc != 0) {
-		fprintf(stderr, "sgdsync-train: %s%s%s\n", err, x.placement_err[0] ? ": " : "",
-			x.placement_err);
+		const char *why = x.placement_err[0] ? x.placement_err : placement_memory_error(x.memory);
+		fprintf(stderr, "sgdsync-train: %s%s%s\n", err, why[0] ? ": " : "", why);
 	} else {
 		cJSON *doc = result_json(&x, &r, argc, argv);
 		rc = doc ? write_result(o, doc) : -1;
@@ -436,6 +529,8 @@ static int train_and_report(const train_options *o, const net *n, const run_data
 	}
 	free(x.sets);
 	free(x.totals);
+	cJSON_Delete(x.placed);
+	placement_memory_destroy(x.memory);
 	return rc == 0 ? 0 : EXIT_RUN_FAILED;
 }
 

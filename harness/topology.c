@@ -473,18 +473,39 @@ void placement_free(void *buf, size_t bytes)
 		hwloc_free(machine_topo(), buf, bytes);
 }
 
+/* The nodes of set into nodes (up to max); returns how many set holds. */
+static int nodes_in(hwloc_const_nodeset_t set, int *nodes, int max)
+{
+	int n = 0, id;
+	hwloc_bitmap_foreach_begin(id, set)
+		if (n < max)
+			nodes[n] = id;
+		n++;
+	hwloc_bitmap_foreach_end();
+	return n;
+}
+
 int placement_nodes_of(const void *buf, size_t bytes, int *nodes, int max)
 {
 	hwloc_nodeset_t set = hwloc_bitmap_alloc();
 	int n = -1;
-	if (hwloc_get_area_memlocation(machine_topo(), buf, bytes, set, HWLOC_MEMBIND_BYNODESET) == 0) {
-		n = 0;
-		int id;
-		hwloc_bitmap_foreach_begin(id, set)
-			if (n < max)
-				nodes[n] = id;
-			n++;
-		hwloc_bitmap_foreach_end();
+	if (hwloc_get_area_memlocation(machine_topo(), buf, bytes, set, HWLOC_MEMBIND_BYNODESET) == 0)
+		n = nodes_in(set, nodes, max);
+	hwloc_bitmap_free(set);
+	return n;
+}
+
+int placement_binding_of(const void *buf, size_t bytes, const char **policy, int *nodes, int max)
+{
+	hwloc_nodeset_t set = hwloc_bitmap_alloc();
+	hwloc_membind_policy_t pol;
+	int n = -1;
+	if (hwloc_get_area_membind(machine_topo(), buf, bytes, set, &pol, HWLOC_MEMBIND_BYNODESET) == 0) {
+		n = nodes_in(set, nodes, max);
+		*policy = pol == HWLOC_MEMBIND_FIRSTTOUCH ? "first-touch"
+			  : pol == HWLOC_MEMBIND_BIND     ? "bind"
+			  : pol == HWLOC_MEMBIND_INTERLEAVE ? "interleave"
+							    : "other";
 	}
 	hwloc_bitmap_free(set);
 	return n;

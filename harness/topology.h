@@ -101,6 +101,10 @@ void placement_free(void *buf, size_t bytes);
  * numbers in increasing order into nodes and returns how many there are; -1 if the OS cannot
  * tell. For tests and records. */
 int placement_nodes_of(const void *buf, size_t bytes, int *nodes, int max);
+/* The binding the OS holds for [buf, buf+bytes), touched or not: *policy is "first-touch" (no
+ * binding), "bind", "interleave" or "other", and its nodes are written as placement_nodes_of
+ * writes them. -1 if the OS cannot tell or the range mixes bindings. */
+int placement_binding_of(const void *buf, size_t bytes, const char **policy, int *nodes, int max);
 
 /* ---- Placement of a model's memory: a memory_ops (primitives/memory.h) placing
  *   shared vectors (θ, sync's sum, every Leashed chain vector) as `shared` says:

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "harness/bench_exec.h"
+#include "harness/topology.h"
 
 static char dir[64];
 
@@ -179,6 +180,67 @@ static void test_run_json(void)
 		}
 		cJSON_Delete(d);
 	}
+}
+
+/* --placement reaches the model: the run records the policy's nodes for its shared pages. */
+static void test_placement_record(void)
+{
+	const double params = 784 * 16 + 16 + 16 * 10 + 10; /* mlp:1x16 */
+	const char *methods[] = {"sync", "leashed"}, *specs[] = {"interleave", "node:"};
+	char node_spec[32];
+	int nodes = topology_get()->numa_nodes;
+	placement first = {PLACEMENT_LOCAL, -1};
+	for (int n = 0; n < 1024 && first.kind != PLACEMENT_NODE; n++) {
+		char err[256];
+		snprintf(node_spec, sizeof node_spec, "node:%d", n);
+		placement_parse(node_spec, &first, err, sizeof err);
+	}
+	CHECK(first.kind == PLACEMENT_NODE, "no NUMA node below 1024");
+	for (int m = 0; m < 2; m++)
+		for (int s = 0; s < 2; s++) {
+			const char *spec = s ? node_spec : specs[s];
+			const char *args[] = {"--method", methods[m], "--threads", "2", "--data",
+					      "synthetic", "--arch", "mlp:1x16", "--steps", "200",
+					      "--placement", spec, "--counters", "none",
+					      "--output", path_in("placed.json"), NULL};
+			int st = tool(TRAIN_EXE, args, NULL);
+			char *err = stderr_text();
+			CHECK(st == 0, "%s --placement %s: exit %d: %s", methods[m], spec, st, err);
+			free(err);
+			cJSON *d = bench_exec_load_json(path_in("placed.json"));
+			const cJSON *pl = get(get(d, "environment"), "placement");
+			const cJSON *model = get(pl, "model");
+			CHECK(strcmp(get(pl, "memory")->valuestring, spec) == 0, "memory %s", spec);
+			double regions = get(model, "shared_regions")->valuedouble;
+			CHECK(m == 0 ? regions == 2 : regions >= 1, "%s: %g shared regions", methods[m],
+			      regions);
+			CHECK(get(model, "shared_bytes")->valuedouble >= regions * params * 4,
+			      "%s: shared bytes", methods[m]);
+			CHECK(cJSON_IsString(get(model, "shared_vectors")) &&
+				      cJSON_IsString(get(model, "private")),
+			      "what is placed");
+			CHECK(strcmp(get(model, "shared_policy")->valuestring, s ? "bind" : "interleave") == 0,
+			      "%s --placement %s: the OS holds policy %s", methods[m], spec,
+			      get(model, "shared_policy")->valuestring);
+			const cJSON *bound = get(model, "shared_policy_nodes");
+			int nbound = cJSON_GetArraySize(bound);
+			CHECK(s ? nbound == 1 && cJSON_GetArrayItem(bound, 0)->valueint == first.node
+				: nbound == nodes,
+			      "%s --placement %s: bound to %d nodes", methods[m], spec, nbound);
+			const cJSON *on = get(model, "shared_nodes"), *node;
+			int count = cJSON_GetArraySize(on);
+			CHECK(s ? count == 1 && cJSON_GetArrayItem(on, 0)->valueint == first.node
+				: count >= 1 && count <= nodes,
+			      "%s --placement %s: pages on %d nodes", methods[m], spec, count);
+			cJSON_ArrayForEach(node, on) {
+				char one[32], perr[256];
+				placement any;
+				snprintf(one, sizeof one, "node:%d", node->valueint);
+				CHECK(placement_parse(one, &any, perr, sizeof perr) == 0,
+				      "a page on node %d, not a node of this machine", node->valueint);
+			}
+			cJSON_Delete(d);
+		}
 }
 
 /* An IDX split of count side x side images, labels i % classes, in folder sub of the test dir. */
@@ -523,6 +585,7 @@ int main(void)
 	CHECK(mkdtemp(dir), "temporary directory");
 	test_bad_options();
 	test_run_json();
+	test_placement_record();
 	test_mismatched_splits();
 	test_diverged_run();
 	test_fashion_mnist();
