@@ -175,6 +175,10 @@ int bench_state_pu(const bench_state *st);
  * bench_placed_free and the same size. */
 void *bench_placed_alloc(bench_state *st, size_t bytes);
 void bench_placed_free(void *p, size_t bytes);
+/* A model's memory (primitives/memory.h) placed as sgdsync-train places it (placement_memory in
+ * harness/topology.h: shared vectors by --placement, private ones on their thread's node by
+ * --pin), for chain_create and model_config.memory. */
+const memory_ops *bench_placed_memory(void);
 
 /* The loop. Either
  *	BENCH_LOOP(st) { body }

@@ -71,7 +71,8 @@ static void *chain_setup(bench_state *st)
 	const chain_case *c = bench_state_arg(st);
 	size_t n = (size_t)bench_state_range(st, 0);
 	float *init = calloc(n, sizeof(float));
-	chain *ch = init ? chain_create(n, init, c->alloc, c->persistence, &c->backoff, NULL) : NULL;
+	chain *ch = init ? chain_create(n, init, c->alloc, c->persistence, &c->backoff,
+					  bench_placed_memory()) : NULL;
 	free(init);
 	if (!ch)
 		bench_skip_with_error(st, "out of memory creating the chain");

@@ -510,6 +510,17 @@ void bench_placed_free(void *p, size_t bytes)
 		placement_free(p, bytes);
 }
 
+const memory_ops *bench_placed_memory(void)
+{
+	// Made on first use, after the flags are parsed, and kept for the process's life.
+	static placement_memory *pm = placement_memory_create(&g_opts.memory, g_opts.pin);
+	if (!pm) {
+		fprintf(stderr, "%s: out of memory\n", g_prog);
+		exit(1);
+	}
+	return placement_memory_ops(pm);
+}
+
 // Hands out n more iterations of Google Benchmark's; 0 when the loop is over.
 static int keep_running_batch(bench_state *st, int64_t n)
 {

@@ -119,7 +119,11 @@ int placement_binding_of(const void *buf, size_t bytes, const char **policy, int
  * Unlike placement_alloc's local, every mode binds: the policy is set on the pages when they are
  * allocated (hwloc_alloc_membind, STRICT), so whichever thread touches a page first, it lands
  * where the policy says, and get_mempolicy reads the policy back. A refused binding fails the
- * allocation (the primitive reports out of memory); the first failure's reason is kept. */
+ * allocation (the primitive reports out of memory); the first failure's reason is kept.
+ * Buffers are cache-line aligned (a line ahead of each says where it is bound). A freed buffer
+ * is kept and handed out again for the same size and binding, as malloc reuses its heap (fresh
+ * pages cost a fault each); placement_memory_destroy returns them to the OS, once every buffer
+ * is freed. */
 typedef struct placement_memory placement_memory;
 
 /* NULL when out of memory. */

@@ -77,19 +77,20 @@ static int popcount_mask(const unsigned long *mask)
 static void check_region(const expect *e, const void *p, size_t bytes)
 {
 	size_t page = (size_t)sysconf(_SC_PAGESIZE);
-	if (e->mode != MPOL_DEFAULT)
-		CHECK((uintptr_t)p % page == 0, "%s: placed region %p is not page-aligned", e->what, p);
-	for (size_t off = 0; off < bytes; off += page) {
-		page_policy got = policy_at((const char *)p + off);
+	CHECK((uintptr_t)p % 64 == 0, "%s: region %p is not line-aligned", e->what, p);
+	for (size_t off = 0; off < bytes + page; off += page) {
+		/* every page the region touches, the one holding its last byte included */
+		const char *at = (const char *)p + (off < bytes ? off : bytes - 1);
+		page_policy got = policy_at(at);
 		CHECK(got.mode == e->mode, "%s: page %zu of %p has policy %d, not %d", e->what,
 		      off / page, p, got.mode, e->mode);
 		if (e->mode == MPOL_DEFAULT)
 			continue;
 		if (e->any_one) {
-			unsigned long and = 0;
+			unsigned long outside = 0;
 			for (int i = 0; i < MASK_WORDS; i++)
-				and |= got.mask[i] & ~e->mask[i];
-			CHECK(popcount_mask(got.mask) == 1 && and == 0,
+				outside |= got.mask[i] & ~e->mask[i];
+			CHECK(popcount_mask(got.mask) == 1 && outside == 0,
 			      "%s: page %zu bound to %d nodes (mask %#lx)", e->what, off / page,
 			      popcount_mask(got.mask), got.mask[0]);
 		} else {
