@@ -1,7 +1,8 @@
 /* A model's own memory is placed as asked: for every method and every placement, the kernel's
  * policy on each page of θ, sync's sum, every Leashed chain vector (pooled and cached ones too)
  * and each worker's private copy, read back with get_mempolicy(MPOL_F_ADDR); the nodes of the
- * touched pages through hwloc agree. A model without an allocator keeps plain memory. */
+ * touched pages through hwloc agree. A model without an allocator keeps plain memory; freed
+ * placed buffers are reused only under the same binding. */
 
 #include <hwloc.h>
 #include <linux/mempolicy.h>
@@ -258,10 +259,35 @@ static void check_all_models(const placement *shared)
 	check_model(MODEL_LEASHED, CHAIN_MALLOC, shared);
 }
 
+/* A freed buffer comes back for the same size and binding, never for another binding. */
+static void check_reuse(void)
+{
+	placement inter = {PLACEMENT_INTERLEAVE, -1};
+	placement_memory *pm = placement_memory_create(&inter, PIN_COMPACT);
+	const memory_ops *ops = placement_memory_ops(pm);
+	size_t bytes = PARAMS * sizeof(float);
+	void *a = memory_shared(ops, bytes);
+	CHECK(a != NULL, "interleave: %s", placement_memory_error(pm));
+	memory_free(ops, a, bytes);
+	void *b = memory_private(ops, bytes, 0);
+	CHECK(b != NULL && b != a, "a private buffer (bound) reused an interleaved one");
+	CHECK(policy_at(b).mode == MPOL_BIND, "private: policy %d", policy_at(b).mode);
+	void *c = memory_shared(ops, bytes);
+	CHECK(c == a, "the freed interleaved buffer is not reused");
+	CHECK(policy_at(c).mode == MPOL_INTERLEAVE, "reused: policy %d", policy_at(c).mode);
+	void *d = memory_shared(ops, 2 * bytes);
+	CHECK(d != NULL && d != a, "a buffer of another size reused");
+	memory_free(ops, b, bytes);
+	memory_free(ops, c, bytes);
+	memory_free(ops, d, 2 * bytes);
+	placement_memory_destroy(pm);
+}
+
 int main(void)
 {
 	hwloc_topology_init(&topo);
 	hwloc_topology_load(topo);
+	check_reuse();
 	check_all_models(NULL);
 	placement local = {PLACEMENT_LOCAL, -1}, inter = {PLACEMENT_INTERLEAVE, -1};
 	check_all_models(&local);
