@@ -60,6 +60,10 @@ static size_t head_of(const hogwild_float *x, size_t n, size_t bytes)
 	return head < n ? head : n;
 }
 
+/* Vectors per iteration of the main loop: the asm moves are volatile, so the compiler does not
+ * unroll them itself, and one vector per iteration left the loop's own overhead in the way. */
+#define UNROLL 4
+
 /* One kernel pair per vector width W (bytes). The shared vector x is touched only by W##_load
  * and W##_store: an aligned move in inline assembly (hogwild.h says why); the private g and out
  * by ordinary C. may_alias: the asm operands view floats as vectors. Scalar head and tail. */
@@ -84,6 +88,12 @@ static size_t head_of(const hogwild_float *x, size_t n, size_t bytes)
 	{                                                                                         \
 		size_t i = head_of(x, n, W);                                                      \
 		scalar_read(x, out, i);                                                           \
+		for (; n - i >= UNROLL * W / sizeof(float); i += UNROLL * W / sizeof(float)) {    \
+			for (int u = 0; u < UNROLL; u++) {                                        \
+				w##_vec v = w##_load(x + i + u * W / sizeof(float));              \
+				memcpy(out + i + u * W / sizeof(float), &v, W);                   \
+			}                                                                         \
+		}                                                                                 \
 		for (; n - i >= W / sizeof(float); i += W / sizeof(float)) {                      \
 			w##_vec v = w##_load(x + i);                                              \
 			memcpy(out + i, &v, W);                                                   \
@@ -96,6 +106,14 @@ static size_t head_of(const hogwild_float *x, size_t n, size_t bytes)
 	{                                                                                         \
 		size_t i = head_of(x, n, W);                                                      \
 		scalar_axpy(x, a, g, i);                                                          \
+		for (; n - i >= UNROLL * W / sizeof(float); i += UNROLL * W / sizeof(float)) {    \
+			for (int u = 0; u < UNROLL; u++) {                                        \
+				size_t k = i + u * W / sizeof(float);                             \
+				w##_vec gv;                                                       \
+				memcpy(&gv, g + k, W);                                            \
+				w##_store(x + k, w##_load(x + k) + a * gv);                       \
+			}                                                                         \
+		}                                                                                 \
 		for (; n - i >= W / sizeof(float); i += W / sizeof(float)) {                      \
 			w##_vec gv;                                                               \
 			memcpy(&gv, g + i, W);                                                    \
