@@ -10,7 +10,13 @@
  *   every thread copies its own vector of the same size: the cost floor of a publish.
  * chain/readers/alloc:<pool|malloc>/size:<floats>/...
  *   thread 0 publishes back to back; the other threads only take and drop references to the
- *   latest vector (chain_acquire, chain_release). One operation = one publish or one read. */
+ *   latest vector (chain_acquire, chain_release). One operation = one publish or one read.
+ * hogwild/<axpy|read>/impl:<scalar|sse2|avx|avx512>/size:<floats>/...
+ *   the HOGWILD! apply (hogwild_axpy) and read (hogwild_read) of one thread in each
+ *   implementation this CPU supports, beside its baselines on the same sizes:
+ * hogwild/axpy_plain, hogwild/saxpy, hogwild/memcpy /size:<floats>/...
+ *   a plain C loop x[i] += a * g[i] compiled with the project's flags (what mutex and leashed
+ *   apply with), OpenBLAS's cblas_saxpy (its kernel for this CPU), and memcpy. */
 
 #include <stdint.h>
 #include <stdio.h>
@@ -18,9 +24,13 @@
 #include <string.h>
 #include <time.h>
 
+#include <cblas.h>
+
 #include "harness/bench.h"
 #include "primitives/backoff.h"
 #include "primitives/chain.h"
+#include "primitives/hogwild.h"
+#include "workloads/blas.h"
 
 typedef struct {
 	chain_alloc alloc;
@@ -194,6 +204,102 @@ static void run_memcpy(bench_state *st)
 	free(dst);
 }
 
+/* ---- HOGWILD! apply and read beside a plain axpy, saxpy and memcpy ---- */
+
+typedef enum { HW_AXPY, HW_READ, HW_AXPY_PLAIN, HW_SAXPY, HW_MEMCPY } hogwild_op;
+
+typedef struct {
+	hogwild_op op;
+	hogwild_impl impl; /* HW_AXPY, HW_READ */
+} hogwild_case;
+
+/* Not inlined, as in model.c: the loop GCC vectorizes for the build's target. */
+__attribute__((noinline)) static void axpy_plain(float *restrict x, float a, const float *restrict g,
+						 size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		x[i] += a * g[i];
+}
+
+static void hogwild_op_run(const hogwild_case *c, hogwild_float *shared, float *x, const float *g,
+			   float a, size_t n)
+{
+	switch (c->op) {
+	case HW_AXPY:
+		hogwild_axpy_with(c->impl, shared, a, g, n);
+		break;
+	case HW_READ:
+		hogwild_read_with(c->impl, shared, x, n);
+		break;
+	case HW_AXPY_PLAIN:
+		axpy_plain(x, a, g, n);
+		break;
+	case HW_SAXPY:
+		cblas_saxpy((int)n, a, g, 1, x, 1);
+		break;
+	case HW_MEMCPY:
+		memcpy(x, g, n * sizeof(float));
+		break;
+	}
+}
+
+static void run_hogwild(bench_state *st)
+{
+	const hogwild_case *c = bench_state_arg(st);
+	size_t n = (size_t)bench_state_range(st, 0), bytes = (n * sizeof(float) + 63) / 64 * 64;
+	float *g = aligned_alloc(64, bytes), *x = aligned_alloc(64, bytes);
+	hogwild_float *shared = NULL;
+	if (g && x) {
+		/* Written before the loop, as in run_memcpy; ones, so that ±0.5 steps stay normal. */
+		for (size_t k = 0; k < n; k++)
+			g[k] = x[k] = 1.0f;
+		shared = hogwild_create(n, g, NULL); /* default memory, like its baselines */
+	}
+	if (!shared) {
+		free(g);
+		free(x);
+		bench_skip_with_error(st, "out of memory");
+		return;
+	}
+	float a = 0.5f;
+	BENCH_LOOP(st)
+	{
+		hogwild_op_run(c, shared, x, g, a, n);
+		a = -a; /* x stays bounded */
+	}
+	bench_set_items_processed(st, bench_state_iterations(st) * (int64_t)n);
+	bench_set_bytes_processed(st, bench_state_iterations(st) * (int64_t)(n * sizeof(float)));
+	hogwild_destroy(shared, n, NULL);
+	free(g);
+	free(x);
+}
+
+static void register_hogwild_one(const char *name, hogwild_op op, hogwild_impl impl)
+{
+	hogwild_case c = {op, impl};
+	bench_family *b = bench_register(name, run_hogwild, &c, sizeof c);
+	bench_arg_names(b, "size");
+	bench_args_product(b, BENCH_LIST(1 << 12, 1 << 17, 1 << 20));
+	bench_threads(b, 1);
+	bench_use_real_time(b);
+}
+
+static void register_hogwild(void)
+{
+	char name[96];
+	for (int k = 0; k < HOGWILD_IMPL_COUNT; k++) {
+		if (!hogwild_impl_supported((hogwild_impl)k))
+			continue;
+		snprintf(name, sizeof name, "hogwild/axpy/impl:%s", hogwild_impl_name((hogwild_impl)k));
+		register_hogwild_one(name, HW_AXPY, (hogwild_impl)k);
+		snprintf(name, sizeof name, "hogwild/read/impl:%s", hogwild_impl_name((hogwild_impl)k));
+		register_hogwild_one(name, HW_READ, (hogwild_impl)k);
+	}
+	register_hogwild_one("hogwild/axpy_plain", HW_AXPY_PLAIN, HOGWILD_SCALAR);
+	register_hogwild_one("hogwild/saxpy", HW_SAXPY, HOGWILD_SCALAR);
+	register_hogwild_one("hogwild/memcpy", HW_MEMCPY, HOGWILD_SCALAR);
+}
+
 /* ---- Registration ---- */
 
 static void grid_sizes(const bench_options *o, bench_list *sizes)
@@ -267,7 +373,9 @@ static void register_all(const bench_options *o)
 	static const char *const persists_full[] = {"1", "4", "inf"};
 
 	delay_calibrate();
+	bench_environment_blas(blas_config());
 	register_memcpy(o);
+	register_hogwild();
 	if (o->full_grid) {
 		for (int a = 0; a < 2; a++)
 			for (int i = 0; i < 7; i++)

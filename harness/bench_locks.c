@@ -431,7 +431,7 @@ static void register_ours(const bench_options *o, lock_kind kind)
 	size_t nspecs = o->full_grid ? sizeof full_backoffs / sizeof *full_backoffs
 				     : sizeof default_backoffs / sizeof *default_backoffs;
 	/* The blocking kinds wait in the kernel and ignore the policy. */
-	if (kind == LOCK_MUTEX || kind == LOCK_PTHREAD_RW)
+	if (!lock_kind_uses_backoff(kind))
 		nspecs = 1;
 	for (size_t i = 0; i < nspecs; i++)
 		register_ours_spec(o, kind, specs[i]);

@@ -400,22 +400,45 @@ static size_t grid_size(const sweep *s)
 	return n;
 }
 
-/* The index-th configuration (repetition innermost): its options and its values. */
-static int grid_options(const sweep *s, size_t index, train_options *o, const char **chosen,
-			int *rep)
+/* The index-th configuration (repetition innermost): its options and its values. Returns 1 for
+ * a combination train_options_check refuses (a backoff crossed with a method or lock that
+ * ignores it), which the sweep skips, with the reason in err. */
+static int grid_options_why(const sweep *s, size_t index, train_options *o, const char **chosen,
+			    int *rep, char *err, size_t errlen)
 {
 	*rep = (int)(index % (size_t)s->repetitions);
 	index /= (size_t)s->repetitions;
 	train_options_default(o);
-	char err[512];
 	for (int i = s->ndims - 1; i >= 0; i--) {
 		const dim *d = &s->dims[i];
 		chosen[i] = d->values[index % (size_t)d->n];
 		index /= (size_t)d->n;
-		if (d->opt->set(o, chosen[i], err, sizeof err) != 0)
+		if (d->opt->set(o, chosen[i], err, errlen) != 0)
 			return -1; /* checked when parsed; cannot happen */
 	}
-	return 0;
+	return train_options_check(o, err, errlen) != 0;
+}
+
+static int grid_options(const sweep *s, size_t index, train_options *o, const char **chosen,
+			int *rep)
+{
+	char err[512];
+	return grid_options_why(s, index, o, chosen, rep, err, sizeof err);
+}
+
+/* How many configurations the grid skips; the first one's reason in err. */
+static size_t grid_refused(const sweep *s, char *err, size_t errlen)
+{
+	size_t refused = 0, total = grid_size(s);
+	char why[512];
+	for (size_t i = 0; i < total; i++) {
+		train_options o;
+		const char *chosen[MAX_DIMS];
+		int rep;
+		if (grid_options_why(s, i, &o, chosen, &rep, why, sizeof why) == 1 && refused++ == 0)
+			snprintf(err, errlen, "%s", why);
+	}
+	return refused;
 }
 
 static uint64_t fnv1a(const char *text)
@@ -788,13 +811,16 @@ static int run_sweep(sweep *s, const char *train_path, keyset *done)
 		fprintf(stderr, "sgdsync-sweep: %s: %s\n", fd < 0 ? s->output : log_path, strerror(errno));
 		return EXIT_FAILED;
 	}
-	progress p = {.tty = isatty(STDERR_FILENO), .quiet = s->quiet, .total = grid_size(s)};
+	size_t grid = grid_size(s);
+	progress p = {.tty = isatty(STDERR_FILENO), .quiet = s->quiet,
+		      .total = grid - grid_refused(s, err, sizeof err)};
 	int rc = 0;
-	for (size_t i = 0; i < p.total && rc == 0; i++) {
+	for (size_t i = 0; i < grid && rc == 0; i++) {
 		train_options o;
 		const char *chosen[MAX_DIMS];
 		int rep;
-		grid_options(s, i, &o, chosen, &rep);
+		if (grid_options(s, i, &o, chosen, &rep) != 0)
+			continue;
 		cJSON *config = train_options_config_json(&o, o.epochs, o.steps_per_epoch);
 		char key[256], json_path[PATH_MAX + 300];
 		make_key(&o, config, rep, key, sizeof key);
@@ -843,7 +869,8 @@ static void dry_run(const sweep *s, const char *train_path, const keyset *done)
 		train_options o;
 		const char *chosen[MAX_DIMS];
 		int rep;
-		grid_options(s, i, &o, chosen, &rep);
+		if (grid_options(s, i, &o, chosen, &rep) != 0)
+			continue;
 		cJSON *config = train_options_config_json(&o, o.epochs, o.steps_per_epoch);
 		char key[256];
 		make_key(&o, config, rep, key, sizeof key);
@@ -868,6 +895,15 @@ int main(int argc, char **argv)
 		fprintf(stderr, "sgdsync-sweep: %s\n", err);
 		return EXIT_USAGE;
 	}
+	size_t refused = grid_refused(&s, err, sizeof err);
+	if (refused == grid_size(&s)) {
+		fprintf(stderr, "sgdsync-sweep: every configuration is refused: %s\n", err);
+		return EXIT_USAGE;
+	}
+	if (refused)
+		fprintf(stderr, "sgdsync-sweep: skipping %zu of %zu configurations whose backoff has no "
+				"effect; the first: %s\n",
+			refused, grid_size(&s), err);
 	if (find_train(train_path, sizeof train_path) != 0) {
 		fprintf(stderr, "sgdsync-sweep: cannot find sgdsync-train beside this program (%s)\n",
 			train_path);

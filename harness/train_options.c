@@ -360,6 +360,20 @@ int train_option_set(train_options *o, const char *name, const char *value, char
 	return opt->set(o, value, err, errlen);
 }
 
+int train_options_check(const train_options *o, char *err, size_t errlen)
+{
+	model_config mc = model_config_default(o->method, o->threads);
+	mc.backoff = o->backoff;
+	mc.lock = o->lock;
+	if (model_check_backoff(&mc, err, errlen) != 0) {
+		char inner[256];
+		snprintf(inner, sizeof inner, "%s", err);
+		snprintf(err, errlen, "--%s", inner); /* "--backoff SPEC has no effect with ..." */
+		return -1;
+	}
+	return 0;
+}
+
 int train_options_parse(train_options *o, int argc, char *const *argv, char *err, size_t errlen)
 {
 	for (int i = 1; i < argc; i++) {
@@ -394,7 +408,7 @@ int train_options_parse(train_options *o, int argc, char *const *argv, char *err
 		if (opt->set(o, value, err, errlen) != 0)
 			return -1;
 	}
-	return 0;
+	return train_options_check(o, err, errlen);
 }
 
 /* Prints text in lines of at most `width` characters, the later ones indented by `indent`. */

@@ -63,8 +63,11 @@ const train_option *train_option_find(const char *name);
 /* Sets one option; -1 with a message naming the option and the valid values in err. */
 int train_option_set(train_options *o, const char *name, const char *value, char *err,
 		     size_t errlen);
-/* Parses argv[1..argc): "--name value" or "--name=value". Returns 0, 1 when --help was asked
- * (nothing else is parsed), or -1 with a message in err. */
+/* Options that are valid alone but not together: -1 with a message in err (a backoff given to
+ * a method or lock that ignores it, model_check_backoff). */
+int train_options_check(const train_options *o, char *err, size_t errlen);
+/* Parses argv[1..argc): "--name value" or "--name=value", then checks the options together.
+ * Returns 0, 1 when --help was asked (nothing else is parsed), or -1 with a message in err. */
 int train_options_parse(train_options *o, int argc, char *const *argv, char *err, size_t errlen);
 void train_options_usage(FILE *f, const char *program);
 

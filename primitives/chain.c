@@ -1,6 +1,5 @@
 #include "primitives/chain.h"
 
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,19 +13,29 @@
 
 struct chain_vec {
 	_Atomic uint64_t state;
-	uint64_t t;        /* updates applied since the start; written before publication */
+	uint64_t t;              /* updates applied since the start; written before publication */
 	float *data;
-	chain_vec *next;   /* pool link */
-	chain_vec *all;    /* every header ever made, for chain_destroy */
+	_Atomic uint32_t next;   /* pool link: the next pooled header's index + 1, 0 at the bottom */
+	uint32_t index;          /* where it lives in the chain's blocks */
 } CACHELINE_ALIGNED;
+
+/* Headers are made in blocks that live as long as the chain (type-stable memory) and are named
+ * by index, so that the pool's head fits an index and an ABA tag in one 64-bit word. */
+#define POOL_BLOCK 64
+#define POOL_BLOCKS 1024 /* 65536 headers: 7n + 1 (chain_headers) for n up to 9362 workers */
+#define POOL_EMPTY 0u
 
 struct chain {
 	CACHELINE_ALIGNED _Atomic(chain_vec *) latest;
 	CACHELINE_ALIGNED _Atomic size_t live;
 	_Atomic size_t live_peak;
-	CACHELINE_ALIGNED pthread_mutex_t pool_lock;
-	chain_vec *pool;   /* reclaimed vectors beyond the workers' caches */
-	chain_vec *all;
+	/* A Treiber stack of reclaimed vectors beyond the workers' caches: a tag bumped by every
+	 * change (high 32 bits) above the top header's index + 1 (low 32, POOL_EMPTY for none).
+	 * The tag defeats ABA: a pop's CAS fails if the top was popped and pushed back meanwhile,
+	 * unless exactly a multiple of 2^32 changes happened during one pop. */
+	CACHELINE_ALIGNED _Atomic uint64_t pool;
+	CACHELINE_ALIGNED _Atomic uint32_t headers;     /* headers made so far */
+	_Atomic(chain_vec *) blocks[POOL_BLOCKS];
 	size_t n;
 	chain_alloc alloc;
 	uint32_t persistence;
@@ -51,7 +60,7 @@ static void data_free(chain *c, chain_vec *v)
 
 static void live_add(chain *c)
 {
-	/* Relaxed: a statistic; pool hand-over through the mutex orders a reclaim before reuse. */
+	/* Relaxed: a statistic; the pool's release and acquire order a reclaim before reuse. */
 	size_t now = atomic_fetch_add_explicit(&c->live, 1, memory_order_relaxed) + 1;
 	size_t peak = atomic_load_explicit(&c->live_peak, memory_order_relaxed);
 	while (now > peak &&
@@ -60,31 +69,80 @@ static void live_add(chain *c)
 		;
 }
 
+static chain_vec *block_alloc(uint32_t first)
+{
+	chain_vec *b = aligned_alloc(CACHELINE_PAD, POOL_BLOCK * sizeof(chain_vec));
+	if (!b)
+		abort();
+	for (uint32_t i = 0; i < POOL_BLOCK; i++) {
+		atomic_init(&b[i].state, 0);
+		atomic_init(&b[i].next, POOL_EMPTY);
+		b[i].t = 0;
+		b[i].data = NULL;
+		b[i].index = first + i;
+	}
+	return b;
+}
+
+static chain_vec *vec_at(chain *c, uint32_t index)
+{
+	/* Acquire: the CAS that installed the block, and with it the headers' initialisation. */
+	chain_vec *b = atomic_load_explicit(&c->blocks[index / POOL_BLOCK], memory_order_acquire);
+	return &b[index % POOL_BLOCK];
+}
+
+/* A header never used before. */
+static chain_vec *vec_new(chain *c)
+{
+	/* Relaxed: it only hands out distinct indices; the block's CAS publishes the headers. */
+	uint32_t i = atomic_fetch_add_explicit(&c->headers, 1, memory_order_relaxed);
+	if (i >= POOL_BLOCK * POOL_BLOCKS)
+		abort(); /* more than 7n + 1 headers: n above 9362 workers */
+	_Atomic(chain_vec *) *slot = &c->blocks[i / POOL_BLOCK];
+	/* Acquire: a block another thread installed, with its headers initialised. */
+	chain_vec *b = atomic_load_explicit(slot, memory_order_acquire);
+	if (!b) {
+		chain_vec *fresh = block_alloc(i - i % POOL_BLOCK);
+		/* Release: our initialisation of the block; acquire on failure: the winner's. */
+		if (atomic_compare_exchange_strong_explicit(slot, &b, fresh, memory_order_acq_rel,
+							    memory_order_acquire))
+			b = fresh;
+		else
+			free(fresh);
+	}
+	return &b[i % POOL_BLOCK];
+}
+
+static uint64_t pool_word(uint64_t old, uint32_t top)
+{
+	return ((old >> 32) + 1) << 32 | top;
+}
+
 static chain_vec *pool_pop(chain *c)
 {
-	pthread_mutex_lock(&c->pool_lock);
-	chain_vec *v = c->pool;
-	if (v)
-		c->pool = v->next;
-	else {
-		v = aligned_alloc(CACHELINE_PAD, sizeof(*v));
-		if (!v)
-			abort();
-		atomic_init(&v->state, 0);
-		v->data = NULL;
-		v->all = c->all;
-		c->all = v;
+	/* Acquire: the push that put the top there, and its writes to that header. */
+	uint64_t head = atomic_load_explicit(&c->pool, memory_order_acquire);
+	while ((uint32_t)head != POOL_EMPTY) {
+		chain_vec *v = vec_at(c, (uint32_t)head - 1);
+		/* Relaxed: if v was popped and pushed again since, the tag makes our CAS fail. */
+		uint32_t next = atomic_load_explicit(&v->next, memory_order_relaxed);
+		/* Acquire on failure too: the loop reads the new top's link. */
+		if (atomic_compare_exchange_weak_explicit(&c->pool, &head, pool_word(head, next),
+							  memory_order_acquire, memory_order_acquire))
+			return v;
 	}
-	pthread_mutex_unlock(&c->pool_lock);
-	return v;
+	return vec_new(c);
 }
 
 static void pool_push(chain *c, chain_vec *v)
 {
-	pthread_mutex_lock(&c->pool_lock);
-	v->next = c->pool;
-	c->pool = v;
-	pthread_mutex_unlock(&c->pool_lock);
+	uint64_t head = atomic_load_explicit(&c->pool, memory_order_relaxed);
+	do
+		/* Relaxed: the release CAS below publishes it with the rest of v. */
+		atomic_store_explicit(&v->next, (uint32_t)head, memory_order_relaxed);
+	/* Release: our writes to v (its data, its link) happen before the popper uses it. */
+	while (!atomic_compare_exchange_weak_explicit(&c->pool, &head, pool_word(head, v->index + 1),
+						      memory_order_release, memory_order_relaxed));
 }
 
 /* A private vector for a writer. Its flags are cleared but its reader count is kept: a late
@@ -158,7 +216,10 @@ chain *chain_create(size_t n, const float *init, chain_alloc alloc, uint32_t per
 	if (!c)
 		return NULL;
 	memset(c, 0, sizeof(*c));
-	pthread_mutex_init(&c->pool_lock, NULL);
+	atomic_init(&c->pool, POOL_EMPTY);
+	atomic_init(&c->headers, 0);
+	for (int b = 0; b < POOL_BLOCKS; b++)
+		atomic_init(&c->blocks[b], NULL);
 	c->n = n;
 	c->alloc = alloc;
 	c->persistence = persistence;
@@ -173,12 +234,12 @@ chain *chain_create(size_t n, const float *init, chain_alloc alloc, uint32_t per
 
 void chain_destroy(chain *c)
 {
-	for (chain_vec *v = c->all, *next; v; v = next) {
-		next = v->all;
-		data_free(c, v);
-		free(v);
+	for (int b = 0; b < POOL_BLOCKS; b++) {
+		chain_vec *block = atomic_load_explicit(&c->blocks[b], memory_order_relaxed);
+		for (int i = 0; block && i < POOL_BLOCK; i++)
+			data_free(c, &block[i]);
+		free(block);
 	}
-	pthread_mutex_destroy(&c->pool_lock);
 	free(c);
 }
 
@@ -279,12 +340,16 @@ size_t chain_size(const chain *c)
 
 int chain_memory(chain *c, size_t i, void **p, size_t *bytes)
 {
-	for (chain_vec *v = c->all; v; v = v->all)
+	/* Relaxed, acquire in vec_at: the caller guarantees that no worker publishes meanwhile. */
+	uint32_t made = atomic_load_explicit(&c->headers, memory_order_relaxed);
+	for (uint32_t k = 0; k < made; k++) {
+		chain_vec *v = vec_at(c, k);
 		if (v->data && i-- == 0) {
 			*p = v->data;
 			*bytes = memory_rounded(c->n * sizeof(float));
 			return 0;
 		}
+	}
 	return -1;
 }
 
@@ -311,6 +376,24 @@ size_t chain_live(chain *c)
 size_t chain_live_peak(chain *c)
 {
 	return atomic_load_explicit(&c->live_peak, memory_order_relaxed);
+}
+
+size_t chain_headers(chain *c)
+{
+	return atomic_load_explicit(&c->headers, memory_order_relaxed);
+}
+
+size_t chain_pooled(chain *c)
+{
+	size_t made = chain_headers(c), count = 0;
+	/* Relaxed: the caller guarantees that no worker runs. */
+	uint32_t top = (uint32_t)atomic_load_explicit(&c->pool, memory_order_relaxed);
+	for (; top != POOL_EMPTY; count++) {
+		if (count == made)
+			return SIZE_MAX; /* longer than every header: a cycle, a header pushed twice */
+		top = atomic_load_explicit(&vec_at(c, top - 1)->next, memory_order_relaxed);
+	}
+	return count;
 }
 
 void chain_stats_add(chain_stats *a, const chain_stats *b)

@@ -8,7 +8,8 @@
  * reader holds it.
  *
  * Reclamation: vector headers are type-stable. They come from a pool that never returns them
- * to the allocator while the chain lives, so a late reader that increments the count of a
+ * to the allocator while the chain lives (blocks of headers, a lock-free stack of the reclaimed
+ * ones beside a small cache per worker: no lock on any path), so a late reader that increments the count of a
  * vector reclaimed under it touches valid memory; it then re-validates (the vector is still
  * `latest`) and backs out otherwise. The reader count and the stale and reclaimed flags share
  * one atomic word, so "stale, no reader, not yet reclaimed" is decided by a single CAS.
@@ -89,6 +90,12 @@ int chain_memory(chain *c, size_t i, void **p, size_t *bytes);
 uint64_t chain_timestamp(chain *c);
 size_t chain_live(chain *c);
 size_t chain_live_peak(chain *c);
+/* Vector headers made so far, live or not: the pool's size. At most 7n + 1 for n workers (2n + 1
+ * live, CHAIN_WORKER_CACHE = 4 cached and one being recycled per worker). */
+size_t chain_headers(chain *c);
+/* Headers in the shared pool, SIZE_MAX if a header is in it twice. Only while no worker runs:
+ * after chain_worker_finish of all of them, every header but latest's is pooled. */
+size_t chain_pooled(chain *c);
 /* Copies the latest vector out; safe while workers run (it takes a reference). */
 uint64_t chain_snapshot(chain *c, float *out);
 

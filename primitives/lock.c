@@ -40,6 +40,23 @@ int lock_kind_is_rw(lock_kind kind)
 	return kind == LOCK_PTHREAD_RW || kind == LOCK_RW;
 }
 
+int lock_kind_uses_backoff(lock_kind kind)
+{
+	switch (kind) {
+	case LOCK_MUTEX:
+	case LOCK_PTHREAD_RW:
+	case LOCK_KIND_COUNT:
+		return 0;
+	case LOCK_TRYMUTEX:
+	case LOCK_TAS:
+	case LOCK_TTAS:
+	case LOCK_TICKET:
+	case LOCK_RW:
+		return 1;
+	}
+	return 0;
+}
+
 /* glibc's rwlock prefers readers by default, and a stream of readers would starve its writers;
  * ask for writer preference so that both read-write kinds promise the same. */
 static int pthread_rw_init(pthread_rwlock_t *rw)

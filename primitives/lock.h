@@ -56,6 +56,9 @@ const char *lock_kind_name(lock_kind kind);
 int lock_kind_parse(const char *name, lock_kind *out, char *err, size_t errlen);
 /* True for the kinds whose readers share. */
 int lock_kind_is_rw(lock_kind kind);
+/* True for the kinds that wait with the backoff policy of their lock_ctx; the blocking kinds
+ * (mutex, pthread-rw) sleep in the kernel and ignore it. Every kind declares it here. */
+int lock_kind_uses_backoff(lock_kind kind);
 
 int lock_init(lock_t *l, lock_kind kind);
 void lock_destroy(lock_t *l);

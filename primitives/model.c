@@ -328,6 +328,30 @@ model_config model_config_default(model_method method, int workers)
 	return c;
 }
 
+int model_check_backoff(const model_config *cfg, char *err, size_t errlen)
+{
+	char spec[128];
+	const char *why = NULL;
+	if (cfg->backoff.kind == BACKOFF_NONE)
+		return 0;
+	if (cfg->method == MODEL_SYNC)
+		why = "method sync: its workers wait at a barrier, never on a lock or a CAS";
+	else if (cfg->method == MODEL_HOGWILD)
+		why = "method hogwild: it takes no lock and makes no CAS, nothing waits or retries";
+	else if ((cfg->method == MODEL_MUTEX || cfg->method == MODEL_RWLOCK) && cfg->lock >= 0 &&
+		 cfg->lock < LOCK_KIND_COUNT && !lock_kind_uses_backoff((lock_kind)cfg->lock))
+		why = cfg->method == MODEL_MUTEX
+			      ? "lock mutex: it blocks in the kernel (trymutex, tas, ttas and ticket back off; "
+				"the default lock follows the backoff)"
+			      : "lock pthread-rw: it blocks in the kernel (rw backs off; the default lock "
+				"follows the backoff)";
+	if (!why)
+		return 0;
+	backoff_format(&cfg->backoff, spec, sizeof spec);
+	snprintf(err, errlen, "backoff %s has no effect with %s", spec, why);
+	return -1;
+}
+
 model *model_create(const model_config *cfg, size_t n, const float *init, char *err, size_t errlen)
 {
 	if (cfg->method >= MODEL_METHOD_COUNT) {
@@ -338,6 +362,8 @@ model *model_create(const model_config *cfg, size_t n, const float *init, char *
 		snprintf(err, errlen, "workers must be at least 1, not %d", cfg->workers);
 		return NULL;
 	}
+	if (model_check_backoff(cfg, err, errlen) != 0)
+		return NULL;
 	model *m = aligned_alloc(CACHELINE_PAD, sizeof(model));
 	if (!m) {
 		snprintf(err, errlen, "out of memory");

@@ -74,6 +74,12 @@ int model_method_parse(const char *name, model_method *out, char *err, size_t er
 /* A config with the method's defaults: no backoff, default lock, unbounded persistence, pool. */
 model_config model_config_default(model_method method, int workers);
 
+/* 0 if cfg's backoff has an effect; -1 with a message naming the method or lock, and why, if
+ * a policy other than none goes to one that never waits on it: sync (its workers wait at a
+ * barrier), hogwild (nothing waits), mutex or rwlock on a blocking lock (lock_kind_uses_backoff).
+ * model_create refuses such a config. */
+int model_check_backoff(const model_config *cfg, char *err, size_t errlen);
+
 /* θ starts as a copy of init (n floats). Returns NULL with a message in err on bad config. */
 model *model_create(const model_config *cfg, size_t n, const float *init, char *err, size_t errlen);
 void model_destroy(model *m);

@@ -4,7 +4,8 @@
  *            report contention per operation in [0, 1], the peers report none (absent, not 0).
  *   chain:   every publish makes at least one CAS attempt, failures = attempts - 1 per publish,
  *            nothing dropped with unbounded persistence, live vectors never above 2T + 1.
- *   atomics: one thread alone never loses a CAS. */
+ *   atomics: one thread alone never loses a CAS.
+ *   hogwild: one thread only, whatever --threads says; floats and bytes counted per call. */
 
 #include <math.h>
 #include <stdio.h>
@@ -86,6 +87,14 @@ static void check_chain(const cJSON *b, const char *name)
 	}
 }
 
+static void check_hogwild(const cJSON *b, const char *name)
+{
+	CHECK(!skipped(b), "%s skipped", name);
+	CHECK(bench_num(b, "threads") == 1, "%s: one thread", name);
+	double items = bench_num(b, "items_per_second"), bytes = bench_num(b, "bytes_per_second");
+	CHECK(items > 0 && fabs(bytes - 4 * items) <= 1e-6 * bytes, "%s: 4 bytes per float", name);
+}
+
 /* With a run limit below the minimum time (0.01 s), a run stops at the limit. */
 static void check_gave_up(const cJSON *b, const char *name)
 {
@@ -115,6 +124,9 @@ int main(void)
 			  NULL, check_chain);
 	/* publish: 2 policies x 2 thread counts; memcpy: 2; readers: 3 threads only. */
 	CHECK(n == 7, "chain: %d benchmarks, expected 7", n);
+	n = run_and_check(BENCH_CHAIN_BIN, "^hogwild/(axpy/impl:scalar|read/impl:scalar|saxpy)/size:4096/", NULL,
+			  check_hogwild);
+	CHECK(n == 3, "hogwild: %d benchmarks, expected 3", n);
 	n = run_and_check(BENCH_LOCKS_BIN, "^locks/ttas/backoff:none/cs:16/", "--run-limit=0.005", check_gave_up);
 	CHECK(n == 2, "run limit: %d benchmarks, expected 2", n);
 	n = run_and_check(BENCH_ATOMICS_BIN, "^atomics/(cas_ok|faa)/order:seq_cst/", NULL, check_atomic);

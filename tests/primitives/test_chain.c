@@ -3,6 +3,7 @@
  * or freed vector fails that check (and ASan reports the freed case in malloc mode). */
 
 #include <stdatomic.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "check.h"
@@ -95,6 +96,11 @@ static void run(int threads, int updates, chain_alloc alloc, uint32_t persistenc
 	CHECK(chain_live_peak(c) <= 2u * (unsigned)threads + 1u, "%zu live vectors at peak, bound %d",
 	      chain_live_peak(c), 2 * threads + 1);
 	CHECK(chain_live(c) == 1, "%zu live vectors after the workers left, expected 1", chain_live(c));
+	CHECK(chain_headers(c) <= 7u * (unsigned)threads + 1u, "%zu vector headers made, bound %d",
+	      chain_headers(c), 7 * threads + 1);
+	/* Reclaimed exactly once: every vector but latest back in the pool, none of them twice. */
+	CHECK(chain_pooled(c) == chain_headers(c) - 1, "%zu pooled of %zu headers (SIZE_MAX: twice)",
+	      chain_pooled(c), chain_headers(c));
 	free(args);
 	chain_destroy(c);
 }
@@ -137,6 +143,8 @@ static void lost_cas(uint32_t persistence, int interfere, int expect_published, 
 	chain_worker_finish(&a);
 	chain_worker_finish(&b);
 	CHECK(chain_live(c) == 1, "%zu live", chain_live(c));
+	CHECK(chain_pooled(c) == chain_headers(c) - 1, "%zu pooled of %zu", chain_pooled(c),
+	      chain_headers(c));
 	chain_destroy(c);
 }
 

@@ -165,6 +165,31 @@ static void bad_configs(void)
 	CHECK(strstr(err, "ttas") != NULL, "message: %s", err);
 	cfg = model_config_default(MODEL_MUTEX, 0);
 	CHECK(model_create(&cfg, N, init, err, sizeof(err)) == NULL, "0 workers accepted");
+
+	/* A backoff nothing waits on is refused, naming the method or lock. */
+	static const struct {
+		model_method method;
+		int lock;
+		const char *named;
+	} ignored[] = {{MODEL_SYNC, -1, "sync"},
+		       {MODEL_HOGWILD, -1, "hogwild"},
+		       {MODEL_MUTEX, LOCK_MUTEX, "lock mutex"},
+		       {MODEL_RWLOCK, LOCK_PTHREAD_RW, "lock pthread-rw"}};
+	for (size_t i = 0; i < sizeof ignored / sizeof ignored[0]; i++) {
+		cfg = model_config_default(ignored[i].method, 2);
+		cfg.lock = ignored[i].lock;
+		CHECK(backoff_parse("exp", &cfg.backoff, err, sizeof err) == 0, "%s", err);
+		CHECK(model_create(&cfg, N, init, err, sizeof(err)) == NULL, "%s: backoff accepted",
+		      ignored[i].named);
+		CHECK(strstr(err, ignored[i].named) && strstr(err, "no effect"), "message: %s", err);
+		cfg.backoff = backoff_none;
+		model *m = model_create(&cfg, N, init, err, sizeof(err));
+		CHECK(m != NULL, "%s without backoff: %s", ignored[i].named, err);
+		model_destroy(m);
+	}
+	for (int k = 0; k < LOCK_KIND_COUNT; k++)
+		CHECK(lock_kind_uses_backoff((lock_kind)k) == (k != LOCK_MUTEX && k != LOCK_PTHREAD_RW),
+		      "%s: uses backoff", lock_kind_name((lock_kind)k));
 }
 
 int main(void)

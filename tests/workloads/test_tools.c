@@ -572,6 +572,39 @@ static void test_sweep_bad_input(void)
 	}
 }
 
+/* A backoff where nothing waits on it is refused by sgdsync-train, skipped by the sweep. */
+static void test_backoff_without_effect(void)
+{
+	const char *const ignored[][6] = {
+		{"--method", "hogwild", "--backoff", "exp", NULL, "method hogwild"},
+		{"--method", "sync", "--backoff", "yield", NULL, "method sync"},
+		{"--method=mutex", "--lock=mutex", "--backoff", "exp", NULL, "lock mutex"},
+		{"--method=rwlock", "--lock=pthread-rw", "--backoff", "const:base=8", NULL, "lock pthread-rw"},
+	};
+	for (size_t i = 0; i < sizeof ignored / sizeof ignored[0]; i++) {
+		int st = tool(TRAIN_EXE, ignored[i], NULL);
+		char *err = stderr_text();
+		CHECK(st == 2, "%s %s: exit %d, want 2", ignored[i][0], ignored[i][1], st);
+		CHECK(strstr(err, "--backoff") && strstr(err, "no effect") && strstr(err, ignored[i][5]),
+		      "the message names the backoff and %s: %s", ignored[i][5], err);
+		free(err);
+	}
+	char out[320];
+	snprintf(out, sizeof out, "%s", path_in("skip.jsonl"));
+	const char *grid[] = {"--output", out, "--methods=hogwild,mutex", "--backoff=none,exp",
+			      "--lock=default", "--dry-run", NULL};
+	CHECK(tool(SWEEP_EXE, grid, path_in("skip.txt")) == 0, "a grid crossing hogwild with backoffs runs");
+	char *list = bench_exec_slurp(path_in("skip.txt")), *err = stderr_text();
+	CHECK(strstr(list, "--method=hogwild --backoff=none") && strstr(list, "--method=mutex --backoff=exp") &&
+		      !strstr(list, "--method=hogwild --backoff=exp"),
+	      "hogwild with exp skipped, the rest kept: %s", list);
+	CHECK(strstr(err, "skipping 1 of 4") && strstr(err, "hogwild"), "the note: %s", err);
+	free(list);
+	free(err);
+	const char *none_left[] = {"--output", out, "--methods=hogwild", "--backoff=exp", "--dry-run", NULL};
+	check_sweep_refuses(none_left, "a grid of refused configurations", (const char *[]){"every configuration", "hogwild", NULL});
+}
+
 static void remove_dir(void)
 {
 	char cmd[96];
@@ -591,6 +624,7 @@ int main(void)
 	test_fashion_mnist();
 	test_sweep_bad_config();
 	test_sweep_bad_input();
+	test_backoff_without_effect();
 	test_sweep_crash_and_hang();
 	test_sweep_resume();
 	remove_dir();
