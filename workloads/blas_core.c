@@ -55,11 +55,6 @@ const char *blas_core_best(const cpufeat *f, int (*available)(const char *core))
 	return NULL;
 }
 
-const char *blas_core_source_name(blas_core_source s)
-{
-	return s == BLAS_CORE_USER ? "user" : s == BLAS_CORE_SGDSYNC ? "sgdsync" : "library";
-}
-
 /* A DYNAMIC_ARCH build exports one gotoblas_<CORE> table per core it was built with. */
 static int core_in_build(const char *core)
 {

@@ -32,8 +32,12 @@ typedef struct {
 
 /* What this process runs on (filled before main). */
 const blas_core_info *blas_core_get(void);
-/* "library", "sgdsync", "user". */
-const char *blas_core_source_name(blas_core_source s);
+/* "library", "sgdsync", "user". Inline: the harness's environment, which does not link
+ * workloads, names the source too. */
+static inline const char *blas_core_source_name(blas_core_source s)
+{
+	return s == BLAS_CORE_USER ? "user" : s == BLAS_CORE_SGDSYNC ? "sgdsync" : "library";
+}
 
 /* Order of OpenBLAS x86-64 cores by the widest vector ISA their kernels use (SSE3 < SSSE3/SSE4
  * < AVX < AVX2 < AVX-512 < AVX-512 BF16 < AMX), case-insensitive; -1 for a name it does not know
