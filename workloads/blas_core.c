@@ -173,10 +173,14 @@ __attribute__((constructor)) static void blas_core_select(int argc, char **argv)
 	}
 	copy_name(core.detected, sizeof core.detected, pretend ? pretend : core.used);
 	core.source = BLAS_CORE_LIBRARY;
-	if (!core.best[0] || !strstr(openblas_get_config(), "DYNAMIC_ARCH") ||
-	    blas_core_rank(core.best) <= blas_core_rank(core.detected)) {
+	/* a core sgdsync cannot rank (a newer OpenBLAS's) is kept: it may well be the best */
+	int rank = blas_core_rank(core.detected);
+	if (!core.best[0] || !strstr(openblas_get_config(), "DYNAMIC_ARCH") || rank < 0 ||
+	    blas_core_rank(core.best) <= rank) {
 		snprintf(core.note, sizeof core.note, "OpenBLAS's own choice%s",
-			 core.best[0] ? "" : " (no x86-64 vector features known to sgdsync)");
+			 !core.best[0] ? " (no x86-64 vector features known to sgdsync)"
+			 : rank < 0    ? " (a core sgdsync does not rank)"
+				       : "");
 		return;
 	}
 	fprintf(stderr, "sgdsync: OpenBLAS chose its %s kernels on a CPU that runs %s (%s); using %s "

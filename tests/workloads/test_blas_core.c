@@ -182,6 +182,13 @@ static void check_children(void)
 	CHECK(strstr(r.out, "arg=an argument with spaces\n"), "arguments kept: %s", r.out);
 	CHECK(count(r.err, "sgdsync: OpenBLAS chose its Prescott kernels") == 1, "said once: %s", r.err);
 
+	/* A core sgdsync does not rank (a newer OpenBLAS's): kept, silently. */
+	const char *const newer[] = {"OPENBLAS_CORETYPE", NULL, "SGDSYNC_BLAS_CORE", NULL,
+				     "SGDSYNC_BLAS_CORE_DEBUG_DETECTED", "Zen9", NULL};
+	run_child(newer, &r);
+	CHECK(strstr(r.out, "detected=Zen9 ") && strstr(r.out, "by=library") && r.err[0] == '\0',
+	      "unranked: %s / %s", r.out, r.err);
+
 	/* The user's choice, lower than the best: kept, noted once; with the mark, not again. */
 	const char *const user[] = {"OPENBLAS_CORETYPE", "Prescott", "SGDSYNC_BLAS_CORE", NULL, NULL};
 	run_child(user, &r);
