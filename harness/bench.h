@@ -58,6 +58,7 @@ extern "C" {
 #endif
 
 #include "harness/topology.h"
+#include "workloads/blas_core.h"
 
 /* ---- Options (bench_main's flags) ---- */
 
@@ -88,6 +89,8 @@ void bench_add_context(const char *key, const char *value);
 /* From register_all, in a binary that runs on OpenBLAS: its openblas_get_config() string becomes
  * the environment's versions.openblas (null otherwise). */
 void bench_environment_blas(const char *openblas_config);
+/* From register_all, in such a binary: blas_core_get() becomes the environment's "blas". */
+void bench_environment_blas_core(const blas_core_info *core);
 
 /* ---- Registration ---- */
 

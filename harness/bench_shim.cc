@@ -351,6 +351,7 @@ void parse_own_flags(int *argc, char **argv, bench_options *o)
 }
 
 const char *g_openblas_config; // set by bench_environment_blas
+const blas_core_info *g_blas_core; // set by bench_environment_blas_core
 
 void add_environment_context(int argc, char **argv)
 {
@@ -358,6 +359,7 @@ void add_environment_context(int argc, char **argv)
 	eo.pinning = g_opts.pin;
 	eo.memory = g_opts.memory;
 	eo.openblas_config = g_openblas_config;
+	eo.blas_core = g_blas_core;
 	eo.argc = argc;
 	eo.argv = argv;
 	cJSON *env = env_json(&eo);
@@ -384,6 +386,8 @@ const bench_options *bench_options_get(void) { return &g_opts; }
 void bench_add_context(const char *key, const char *value) { benchmark::AddCustomContext(key, value); }
 
 void bench_environment_blas(const char *openblas_config) { g_openblas_config = openblas_config; }
+
+void bench_environment_blas_core(const blas_core_info *core) { g_blas_core = core; }
 
 int bench_main(int argc, char **argv, void (*register_all)(const bench_options *opts))
 {

@@ -17,6 +17,7 @@
 #include "harness/jsonfile.h"
 #include "harness/train_options.h"
 #include "workloads/blas.h"
+#include "workloads/blas_core.h"
 
 #define EXIT_RUN_FAILED 1
 #define EXIT_USAGE 2
@@ -397,7 +398,7 @@ static cJSON *result_json(const run_ctx *x, const train_result *r, int argc, cha
 {
 	const train_options *o = x->opt;
 	env_options eo = {.pinning = o->pinning, .memory = o->memory, .openblas_config = blas_config(),
-			  .argc = argc, .argv = argv};
+			  .blas_core = blas_core_get(), .argc = argc, .argv = argv};
 	cJSON *doc = cJSON_CreateObject();
 	cJSON_AddStringToObject(doc, "format", "sgdsync-train");
 	cJSON_AddNumberToObject(doc, "version", 1);

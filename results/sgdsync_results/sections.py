@@ -28,7 +28,7 @@ def build(ds, title="sgdsync report"):
     ctx = Context(ds)
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     report = Report(title, now, ds.inputs, ds.errors, len(ds.duplicates))
-    for make in (hotspots, throughput, backoff, methods, cas, staleness, loss_curves,
+    for make in (hotspots, throughput, kernels, backoff, methods, cas, staleness, loss_curves,
                  time_to_target, outcomes, counters, environment):
         report.sections.append(make(ctx))
     return report
@@ -190,6 +190,39 @@ def throughput(ctx):
     if failed:
         s.add(Table(["benchmark", "file", "message"], [[p.name, p.source, p.error] for p in failed],
                     caption="Benchmarks that reported an error or skipped themselves."))
+    return s
+
+
+KERNEL_COUNTERS = ("grad_flop/s", "sgemm_flop/s", "sgemm_fraction", "peak_fraction")
+
+
+def _blas_core(ctx, env_id):
+    env = ctx.ds.envs.get(env_id)
+    blas = env.data.get("blas") if env else None
+    return blas["core_used"] if blas else "–"
+
+
+def kernels(ctx):
+    s = Section("kernels", "Gradient kernels against BLAS and the FP32 peak",
+                "One thread's gradient (sgdsync-bench-kernels), median over repetitions: its FLOP/s, "
+                "sgemm's on the same shapes, their ratio (sgemm fraction), and the gradient's share of "
+                "the core's FP32 peak (peak fraction), which also shows a slow BLAS core. The OpenBLAS "
+                "core is the one the run used.")
+    series = an.bench_series([p for p in ctx.ds.bench if p.topic == "kernels" and "grad_flop/s" in p.counters])
+    if not series:
+        s.add(Empty("No gradient-kernel benchmarks (sgdsync-bench-kernels) in the inputs."))
+        return s
+    rows = []
+    for name, by_t in series.items():
+        points = [p for ps in by_t.values() for p in ps]
+        med = {c: an.spread([p.counters.get(c) for p in points])[0] for c in KERNEL_COUNTERS}
+        peak = med["grad_flop/s"] / med["peak_fraction"] if med["peak_fraction"] else None
+        rows.append([name, si(med["grad_flop/s"]), si(med["sgemm_flop/s"]), fmt(med["sgemm_fraction"]),
+                     fmt(med["peak_fraction"]), si(peak), _blas_core(ctx, points[0].env)])
+    s.add(Table(["benchmark", "gradient FLOP/s", "sgemm FLOP/s", "sgemm fraction", "peak fraction",
+                 "FP32 peak FLOP/s", "BLAS core"], rows,
+                caption="Gradient kernels (– : not measured; files from before the peak probe have no "
+                        "peak fraction).", long=len(rows) > 12))
     return s
 
 
@@ -621,6 +654,24 @@ def _size(n):
 ENV_COLUMNS = 3
 
 
+def _system_text(sysinfo):
+    if not sysinfo:
+        return "–"
+    why = sysinfo.get("unavailable") or {}
+    parts = []
+    for key, label in (("governor", "governor"), ("boost", "boost"), ("thp", "THP"), ("smt", "SMT")):
+        v = sysinfo.get(key)
+        parts.append(f"{label} " + (fmt(v) if v is not None else f"unknown ({why.get(key, 'not recorded')})"))
+    return "; ".join(parts)
+
+
+def _blas_text(blas):
+    if not blas:
+        return "–"
+    return (f"{blas['core_used']} (chosen by {blas['chosen_by']}; OpenBLAS detected "
+            f"{blas.get('core_detected') or '–'}, best for this CPU {blas.get('core_best') or '–'})")
+
+
 def _env_rows(d, n_sources):
     topo, pl, cnt = d["topology"], d["placement"], d["counters"]
     caches = ", ".join(f"L{c['level']} {c.get('type', '')} {_size(c['size_bytes'])}"
@@ -636,6 +687,8 @@ def _env_rows(d, n_sources):
         ("versions", ", ".join(f"{k} {v}" for k, v in d["versions"].items() if v) or "–"),
         ("counters", f"requested {cnt['requested']}; used {', '.join(cnt['used']) or 'none'}"
                      + "".join(f"; skipped {sk['backend']}: {sk['reason']}" for sk in cnt["skipped"])),
+        ("OS settings", _system_text(d.get("system"))),
+        ("BLAS core", _blas_text(d.get("blas"))),
         ("git commit", d["git_commit"]),
         ("inputs", f"{n_sources} file(s) or records"),
     ]

@@ -43,7 +43,7 @@ static void check_environment(void)
 	char *text = cJSON_PrintUnformatted(e);
 	cJSON *back = cJSON_Parse(text);
 	CHECK(back && cJSON_Compare(back, e, true), "env does not survive print and parse");
-	CHECK(cJSON_GetArraySize(e) == 13, "env has %d keys, formats §1 has 13", cJSON_GetArraySize(e));
+	CHECK(cJSON_GetArraySize(e) == 15, "env has %d keys, formats §1 has 15", cJSON_GetArraySize(e));
 
 	CHECK(strlen(string_of(e, "cpu_model")) > 0, "cpu_model empty");
 	CHECK(strncmp(string_of(e, "kernel"), "Linux ", 6) == 0, "kernel %s", string_of(e, "kernel"));

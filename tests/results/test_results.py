@@ -18,7 +18,7 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 FIX = os.path.join(HERE, "fixtures")
 REPORT = os.path.join(ROOT, "results", "sgdsync-report")
 COMPARE = os.path.join(ROOT, "results", "sgdsync-compare")
-SECTIONS = ("hotspots", "throughput", "backoff", "methods", "cas", "staleness", "loss", "targets",
+SECTIONS = ("hotspots", "throughput", "kernels", "backoff", "methods", "cas", "staleness", "loss", "targets",
             "outcomes", "counters", "environment")
 OUTCOMES_HEADER = "| configuration | converged | not-converged | diverged | crashed | timeout | runs |"
 SKIP = 77
@@ -150,6 +150,12 @@ def case_report_counters(out):
     check("apply:likwid:NUMA:remote-bytes" in secs.get("counters", ""), "per-update NUMA traffic by phase")
     check("numa-box" in secs.get("environment", "") and "2 NUMA node(s)" in secs.get("environment", ""),
           "environment: host and topology")
+    kern = secs.get("kernels", "")
+    check(re.search(r"<td>kernels/net:mlp:3x128/batch:512</td>(<td[^>]*>[^<]*</td>){3}<td[^>]*>0\.7\d*</td>"
+                    r"<td[^>]*>134 G</td><td>SkylakeX</td>", kern), "kernels: peak fraction, peak and BLAS core at batch 512")
+    env = secs.get("environment", "")
+    check("SkylakeX (chosen by sgdsync; OpenBLAS detected Prescott" in env, "environment: BLAS core detected and used")
+    check("governor performance; boost no; THP madvise; SMT yes" in env, "environment: OS settings")
     machines_apart(out)
     one_environment_despite_pids(out)
     backoff_without_baseline(out)
@@ -214,6 +220,8 @@ def case_report_no_counters(out):
     headers = " ".join(re.findall(r"<th>([^<]*)</th>", counters))
     check("task-clock-ns" in headers and "context-switches" in headers, "software counters in the tables")
     check(not re.search(r"L1D|LLC|cycles|instructions", headers), f"no hardware counter column: {headers}")
+    check(re.search(r"<td>kernels/net:mlp:3x128/batch:512</td>(<td[^>]*>[^<]*</td>){3}<td[^>]*>–</td>",
+                    secs.get("kernels", "")), "kernels from before the peak probe: no peak fraction")
 
 
 def case_chromium(out):
