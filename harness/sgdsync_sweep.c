@@ -17,7 +17,7 @@
 
 /* First: <fcntl.h> under _GNU_SOURCE defines a LOCK_RW macro (flock) that would rename
  * primitives/lock.h's enumerator. */
-#include "harness/train_options.h"
+#include "harness/sweep_config.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -36,35 +36,19 @@
 #define EXIT_FAILED 1
 #define EXIT_USAGE 2
 #define CHILD_WATCHDOG_STATUS 124 /* sgdsync-train's own watchdog */
-#define MAX_DIMS 32
-#define MAX_VALUES 64
 #define POLL_NS 20000000L
 
-/* One option of sgdsync-train with the values the sweep gives it. */
 typedef struct {
-	const train_option *opt;
-	char *values[MAX_VALUES];
-	int n;
-	char origin[PATH_MAX + 16]; /* "--flag" or "FILE:LINE", for messages */
-} dim;
-
-typedef struct {
-	dim dims[MAX_DIMS];
-	int ndims;
-	char output[PATH_MAX];
-	char results_dir[PATH_MAX];
-	int repetitions;
-	double grace_s;
+	sweep_config c;
 	int dry_run;
 	int quiet;
 } sweep;
 
+/* The keys of the runs done. */
 typedef struct {
 	char **keys;
 	size_t n, cap;
 } keyset;
-
-/* ---- a set of strings: the keys of a config file, the runs done ---- */
 
 static int keyset_has(const keyset *k, const char *key)
 {
@@ -90,216 +74,7 @@ static void keyset_free(keyset *k)
 	free(k->keys);
 }
 
-/* ---- options and config file ---- */
-
-/* The plural spellings the study's scripts use. */
-static const char *canonical(const char *key)
-{
-	static const char *const alias[][2] = {{"methods", "method"}, {"batches", "batch"},
-					       {"etas", "eta"},       {"backoffs", "backoff"},
-					       {"placements", "placement"}, {"archs", "arch"},
-					       {"locks", "lock"},     {"seeds", "seed"}};
-	for (size_t i = 0; i < sizeof(alias) / sizeof(alias[0]); i++)
-		if (strcmp(key, alias[i][0]) == 0)
-			return alias[i][1];
-	return key;
-}
-
-static char *trim(char *s)
-{
-	while (*s == ' ' || *s == '\t')
-		s++;
-	char *e = s + strlen(s);
-	while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\n' || e[-1] == '\r'))
-		*--e = '\0';
-	return s;
-}
-
-/* Splits a list on commas; an empty piece is an error. A piece of the form key=value without a
- * ':' continues the previous value, so "exp:base=64,cap=4096,none" is the two backoff specs
- * "exp:base=64,cap=4096" and "none". */
-static int split_values(dim *d, char *list, char *err, size_t errlen)
-{
-	d->n = 0;
-	if (!d->opt->list) {
-		d->values[d->n++] = strdup(trim(list));
-		return 0;
-	}
-	for (char *tok; (tok = strsep(&list, ",")) != NULL;) {
-		tok = trim(tok);
-		if (*tok == '\0') {
-			snprintf(err, errlen, "%s: an empty value in the list (no value, two commas "
-				 "in a row, or one at an end)", d->opt->name);
-			return -1;
-		}
-		if (d->n > 0 && strchr(tok, '=') && !strchr(tok, ':') && strchr(d->values[d->n - 1], ':')) {
-			char *prev = d->values[d->n - 1];
-			size_t len = strlen(prev) + strlen(tok) + 2;
-			char *joined = malloc(len);
-			snprintf(joined, len, "%s,%s", prev, tok);
-			free(prev);
-			d->values[d->n - 1] = joined;
-			continue;
-		}
-		if (d->n == MAX_VALUES) {
-			snprintf(err, errlen, "%s: at most %d values", d->opt->name, MAX_VALUES);
-			return -1;
-		}
-		d->values[d->n++] = strdup(tok);
-	}
-	return 0;
-}
-
-static void free_dim(dim *d)
-{
-	for (int i = 0; i < d->n; i++)
-		free(d->values[i]);
-	d->n = 0;
-}
-
-static int parse_count(const char *key, const char *v, long min, long max, long *out, char *err,
-		       size_t errlen)
-{
-	char *end;
-	long x = strtol(v, &end, 10);
-	if (*v == '\0' || *end != '\0' || x < min || x > max) {
-		snprintf(err, errlen, "%s: '%s' is not an integer in [%ld, %ld]", key, v, min, max);
-		return -1;
-	}
-	*out = x;
-	return 0;
-}
-
-/* The sweep's own keys; 1 if key is one of them, -1 on a bad value. */
-static int set_sweep_key(sweep *s, const char *key, const char *v, char *err, size_t errlen)
-{
-	long n;
-	char *end;
-	if (strcmp(key, "output") == 0 || strcmp(key, "results-dir") == 0) {
-		char *dst = key[0] == 'o' ? s->output : s->results_dir;
-		if (*v == '\0' || strlen(v) >= PATH_MAX) {
-			snprintf(err, errlen, "%s: a path is needed", key);
-			return -1;
-		}
-		snprintf(dst, PATH_MAX, "%s", v);
-		return 1;
-	}
-	if (strcmp(key, "repetitions") == 0) {
-		if (parse_count(key, v, 1, 100000, &n, err, errlen))
-			return -1;
-		s->repetitions = (int)n;
-		return 1;
-	}
-	if (strcmp(key, "grace") == 0) {
-		double g = strtod(v, &end);
-		if (*v == '\0' || *end != '\0' || !(g >= 0 && g <= 1e6)) {
-			snprintf(err, errlen, "grace: '%s' is not a number of seconds in [0, 1e6]", v);
-			return -1;
-		}
-		s->grace_s = g;
-		return 1;
-	}
-	return 0;
-}
-
-/* key = value list, from a flag or a config line; a later one replaces an earlier one. */
-static int set_key(sweep *s, const char *rawkey, char *value, const char *origin, char *err,
-		   size_t errlen)
-{
-	char inner[512];
-	const char *key = canonical(rawkey);
-	int own = set_sweep_key(s, key, trim(value), inner, sizeof inner);
-	if (own != 0) {
-		if (own < 0)
-			snprintf(err, errlen, "%s: %s", origin, inner);
-		return own < 0 ? -1 : 0;
-	}
-	const train_option *opt = train_option_find(key);
-	if (!opt || strcmp(key, "output") == 0 || strcmp(key, "quiet") == 0) {
-		snprintf(err, errlen,
-			 "%s: unknown key '%s' (valid: the options of sgdsync-train --help except output "
-			 "and quiet, and repetitions, grace, output, results-dir)",
-			 origin, rawkey);
-		return -1;
-	}
-	if (strcmp(key, "time-limit") == 0 && strtod(value, NULL) <= 0) {
-		snprintf(err, errlen, "%s: a sweep needs a time limit > 0 (a run is killed at its time "
-			 "limit plus the grace)", origin);
-		return -1;
-	}
-	dim *d = NULL;
-	for (int i = 0; i < s->ndims; i++)
-		if (s->dims[i].opt == opt)
-			d = &s->dims[i];
-	if (!d)
-		d = &s->dims[s->ndims++];
-	free_dim(d);
-	d->opt = opt;
-	snprintf(d->origin, sizeof d->origin, "%s", origin);
-	if (split_values(d, value, inner, sizeof inner) != 0) {
-		snprintf(err, errlen, "%s: %s", origin, inner);
-		return -1;
-	}
-	for (int i = 0; i < d->n; i++) {
-		train_options probe;
-		train_options_default(&probe);
-		if (opt->set(&probe, d->values[i], inner, sizeof inner) != 0) {
-			snprintf(err, errlen, "%s: %s", origin, inner);
-			return -1;
-		}
-	}
-	return 0;
-}
-
-/* One line of a config file: blank, a comment, or key = value, value, ... (each key once). */
-static int config_line(sweep *s, char *line, const char *origin, keyset *seen, char *err,
-		       size_t errlen)
-{
-	char *hash = strchr(line, '#');
-	if (hash)
-		*hash = '\0';
-	char *text = trim(line);
-	if (*text == '\0')
-		return 0;
-	char *eq = strchr(text, '=');
-	if (!eq) {
-		snprintf(err, errlen, "%s: expected 'key = value, value, ...'", origin);
-		return -1;
-	}
-	*eq = '\0';
-	const char *key = trim(text);
-	if (keyset_has(seen, canonical(key))) {
-		snprintf(err, errlen, "%s: key '%s' given twice in this file (one line takes a list: "
-			 "'%s = v1, v2, ...')", origin, key, key);
-		return -1;
-	}
-	keyset_add(seen, canonical(key));
-	return set_key(s, key, eq + 1, origin, err, errlen);
-}
-
-static int read_config(sweep *s, const char *path, char *err, size_t errlen)
-{
-	FILE *f = fopen(path, "r");
-	if (!f) {
-		snprintf(err, errlen, "--config %s: %s", path, strerror(errno));
-		return -1;
-	}
-	char line[4096], origin[PATH_MAX + 16];
-	keyset seen = {0};
-	int lineno = 0, rc = 0;
-	while (rc == 0 && fgets(line, sizeof line, f)) {
-		snprintf(origin, sizeof origin, "%s:%d", path, ++lineno);
-		if (!strchr(line, '\n') && !feof(f)) {
-			snprintf(err, errlen, "%s: line longer than %zu characters", origin, sizeof line - 2);
-			rc = -1;
-		} else {
-			rc = config_line(s, line, origin, &seen, err, errlen);
-		}
-	}
-	keyset_free(&seen);
-	fclose(f);
-	return rc;
-}
+/* ---- options ---- */
 
 static void usage(FILE *f)
 {
@@ -368,8 +143,8 @@ static int apply_args(sweep *s, int argc, char **argv, enum args_pass pass, char
 			continue;
 		char origin[80];
 		snprintf(origin, sizeof origin, "--%s", key);
-		int rc = is_config ? read_config(s, value, err, errlen)
-				   : set_key(s, key, value, origin, err, errlen);
+		int rc = is_config ? sweep_config_read(&s->c, value, err, errlen)
+				   : sweep_config_set(&s->c, key, value, origin, err, errlen);
 		if (rc != 0)
 			return -1;
 	}
@@ -383,7 +158,7 @@ static int parse_args(sweep *s, int argc, char **argv, char *err, size_t errlen)
 		rc = apply_args(s, argc, argv, FLAGS, err, errlen);
 	if (rc != 0)
 		return rc;
-	if (s->output[0] == '\0') {
+	if (s->c.output[0] == '\0') {
 		snprintf(err, errlen, "--output FILE is required");
 		return -1;
 	}
@@ -392,16 +167,8 @@ static int parse_args(sweep *s, int argc, char **argv, char *err, size_t errlen)
 
 /* ---- the grid ---- */
 
-static size_t grid_size(const sweep *s)
-{
-	size_t n = (size_t)s->repetitions;
-	for (int i = 0; i < s->ndims; i++)
-		n *= (size_t)s->dims[i].n;
-	return n;
-}
-
 /* The index-th configuration (repetition innermost): its options and its values. */
-static int grid_options(const sweep *s, size_t index, train_options *o, const char **chosen,
+static int grid_options(const sweep_config *s, size_t index, train_options *o, const char **chosen,
 			int *rep)
 {
 	*rep = (int)(index % (size_t)s->repetitions);
@@ -409,7 +176,7 @@ static int grid_options(const sweep *s, size_t index, train_options *o, const ch
 	train_options_default(o);
 	char err[512];
 	for (int i = s->ndims - 1; i >= 0; i--) {
-		const dim *d = &s->dims[i];
+		const sweep_dim *d = &s->dims[i];
 		chosen[i] = d->values[index % (size_t)d->n];
 		index /= (size_t)d->n;
 		if (d->opt->set(o, chosen[i], err, sizeof err) != 0)
@@ -571,7 +338,7 @@ static double now_s(void)
 }
 
 /* argv for the child: the sweep's values as --name=value, then the output and --quiet. */
-static char **child_argv(const sweep *s, const char *train_path, const char **chosen,
+static char **child_argv(const sweep_config *s, const char *train_path, const char **chosen,
 			 const char *json_path)
 {
 	char **argv = calloc((size_t)s->ndims + 5, sizeof(*argv));
@@ -770,7 +537,7 @@ static int make_results_dir(const char *dir)
 	return 0;
 }
 
-static void json_path_for(const sweep *s, const char *key, char *path, size_t len)
+static void json_path_for(const sweep_config *s, const char *key, char *path, size_t len)
 {
 	if (s->results_dir[0])
 		snprintf(path, len, "%s/%s.json", s->results_dir, key);
@@ -778,8 +545,9 @@ static void json_path_for(const sweep *s, const char *key, char *path, size_t le
 		snprintf(path, len, "%s.run-%d.json", s->output, (int)getpid());
 }
 
-static int run_sweep(sweep *s, const char *train_path, keyset *done)
+static int run_sweep(const sweep *sw, size_t total, const char *train_path, keyset *done)
 {
+	const sweep_config *s = &sw->c;
 	char err[2 * PATH_MAX], log_path[PATH_MAX + 8];
 	int fd = open(s->output, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
 	snprintf(log_path, sizeof log_path, "%s.log", s->output);
@@ -788,11 +556,11 @@ static int run_sweep(sweep *s, const char *train_path, keyset *done)
 		fprintf(stderr, "sgdsync-sweep: %s: %s\n", fd < 0 ? s->output : log_path, strerror(errno));
 		return EXIT_FAILED;
 	}
-	progress p = {.tty = isatty(STDERR_FILENO), .quiet = s->quiet, .total = grid_size(s)};
+	progress p = {.tty = isatty(STDERR_FILENO), .quiet = sw->quiet, .total = total};
 	int rc = 0;
 	for (size_t i = 0; i < p.total && rc == 0; i++) {
 		train_options o;
-		const char *chosen[MAX_DIMS];
+		const char *chosen[SWEEP_CONFIG_MAX_DIMS];
 		int rep;
 		grid_options(s, i, &o, chosen, &rep);
 		cJSON *config = train_options_config_json(&o, o.epochs, o.steps_per_epoch);
@@ -828,7 +596,7 @@ static int run_sweep(sweep *s, const char *train_path, keyset *done)
 		cJSON_Delete(rec);
 		keyset_add(done, key);
 	}
-	if (rc == 0 && !s->quiet)
+	if (rc == 0 && !sw->quiet)
 		fprintf(stderr, "sgdsync-sweep: %zu runs recorded in %s (%zu this time, %zu before)\n",
 			p.done_before + p.finished, s->output, p.finished, p.done_before);
 	close(fd);
@@ -836,12 +604,12 @@ static int run_sweep(sweep *s, const char *train_path, keyset *done)
 	return rc;
 }
 
-static void dry_run(const sweep *s, const char *train_path, const keyset *done)
+static void dry_run(const sweep_config *s, size_t total, const char *train_path,
+		    const keyset *done)
 {
-	size_t total = grid_size(s);
 	for (size_t i = 0; i < total; i++) {
 		train_options o;
-		const char *chosen[MAX_DIMS];
+		const char *chosen[SWEEP_CONFIG_MAX_DIMS];
 		int rep;
 		grid_options(s, i, &o, chosen, &rep);
 		cJSON *config = train_options_config_json(&o, o.epochs, o.steps_per_epoch);
@@ -857,15 +625,20 @@ static void dry_run(const sweep *s, const char *train_path, const keyset *done)
 
 int main(int argc, char **argv)
 {
-	static sweep s = {.repetitions = 1, .grace_s = 120};
+	static sweep s;
 	char err[2 * PATH_MAX], train_path[PATH_MAX + 32];
+	size_t total = 0;
+	sweep_config_init(&s.c);
 	int rc = parse_args(&s, argc, argv, err, sizeof err);
 	if (rc == 1) {
 		usage(stdout);
 		return 0;
 	}
+	if (rc == 0)
+		rc = sweep_config_grid_size(&s.c, &total, err, sizeof err);
 	if (rc != 0) {
 		fprintf(stderr, "sgdsync-sweep: %s\n", err);
+		sweep_config_free(&s.c);
 		return EXIT_USAGE;
 	}
 	if (find_train(train_path, sizeof train_path) != 0) {
@@ -873,21 +646,20 @@ int main(int argc, char **argv)
 			train_path);
 		return EXIT_FAILED;
 	}
-	rc = s.results_dir[0] && !s.dry_run ? make_results_dir(s.results_dir) : 0;
+	rc = s.c.results_dir[0] && !s.dry_run ? make_results_dir(s.c.results_dir) : 0;
 	if (rc != 0)
 		return rc;
 	keyset done = {0};
-	rc = read_done(s.output, s.dry_run, &done, err, sizeof err);
+	rc = read_done(s.c.output, s.dry_run, &done, err, sizeof err);
 	if (rc != 0) {
 		fprintf(stderr, "sgdsync-sweep: %s\n", err);
 		return rc;
 	}
 	if (s.dry_run)
-		dry_run(&s, train_path, &done);
+		dry_run(&s.c, total, train_path, &done);
 	else
-		rc = run_sweep(&s, train_path, &done);
+		rc = run_sweep(&s, total, train_path, &done);
 	keyset_free(&done);
-	for (int i = 0; i < s.ndims; i++)
-		free_dim(&s.dims[i]);
+	sweep_config_free(&s.c);
 	return rc;
 }
