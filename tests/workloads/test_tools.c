@@ -300,12 +300,16 @@ static void free_sweep(sweep_file *f)
 	f->n = 0;
 }
 
-static void write_file(const char *path, const char *text)
+static void write_bytes(const char *path, const char *bytes, size_t len)
 {
 	FILE *f = fopen(path, "w");
 	CHECK(f, "cannot write %s", path);
-	fputs(text, f);
-	fclose(f);
+	CHECK(fwrite(bytes, 1, len, f) == len && fclose(f) == 0, "writing %s", path);
+}
+
+static void write_file(const char *path, const char *text)
+{
+	write_bytes(path, text, strlen(text));
 }
 
 static void test_sweep_crash_and_hang(void)
@@ -464,6 +468,17 @@ static void test_sweep_bad_config(void)
 	check_sweep_refuses(args, "over-long line",
 			    (const char *[]){"bad.conf:2:", "longer", NULL});
 
+	/* A NUL byte is named as such where it stands (it was an over-long line). */
+	static const char nul[] = "methods = mutex\nthreads = 1\0002\n";
+	write_bytes(conf, nul, sizeof nul - 1);
+	check_sweep_refuses(args, "a NUL byte",
+			    (const char *[]){"bad.conf:2:", "NUL byte at column 12", NULL});
+
+	/* A directory is no config (it read as an empty one). */
+	const char *adir[] = {"--output", out, "--config", dir, NULL};
+	check_sweep_refuses(adir, "--config a directory",
+			    (const char *[]){"--config", dir, "Is a directory", NULL});
+
 	/* A flag overrides the config wherever it stands, before --config too. */
 	write_file(conf, "threads = 2\nmethods = mutex\n");
 	const char *before[] = {"--threads=1", "--config", conf, "--output", out, "--steps=5",
@@ -473,6 +488,32 @@ static void test_sweep_bad_config(void)
 	CHECK(strstr(list, " --threads=1") && !strstr(list, "--threads=2"),
 	      "--threads=1 before --config overrides threads = 2: %s", list);
 	free(list);
+}
+
+/* 65536 repetitions of 8 options of 64 values each: 2^64 runs, which wrapped to 0 ("0 runs
+ * recorded", exit 0); one more option wrapped to a wrong count. */
+static void test_sweep_grid_overflow(void)
+{
+	static char values[64 * 3];
+	int at = 0;
+	for (int v = 1; v <= 64; v++)
+		at += snprintf(values + at, sizeof values - (size_t)at, v > 1 ? ",%d" : "%d", v);
+	static const char *const keys[] = {"--seed", "--threads", "--batch", "--persistence", "--epochs",
+					   "--steps", "--steps-per-epoch", "--debug-hang-at-update",
+					   "--debug-abort-at-update"};
+	for (int extra = 0; extra < 2; extra++) {
+		const char *args[32] = {"--output", path_in("x.jsonl"), "--repetitions", "65536", "--quiet"};
+		int n = 5;
+		for (int k = 0; k < 8 + extra; k++) {
+			args[n++] = keys[k];
+			args[n++] = values;
+		}
+		args[n] = NULL;
+		check_sweep_refuses(args, extra ? "2^70 runs" : "2^64 runs",
+				    (const char *[]){"more than", "64 seed (--seed)",
+						     "65536 repetitions", NULL});
+	}
+	CHECK(access(path_in("x.jsonl"), F_OK) != 0, "nothing was recorded");
 }
 
 static void test_sweep_bad_input(void)
@@ -528,6 +569,7 @@ int main(void)
 	test_fashion_mnist();
 	test_sweep_bad_config();
 	test_sweep_bad_input();
+	test_sweep_grid_overflow();
 	test_sweep_crash_and_hang();
 	test_sweep_resume();
 	remove_dir();
