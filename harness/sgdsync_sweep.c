@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -102,7 +103,8 @@ static void usage(FILE *f)
 		"a signal, or a non-zero exit without a result), timeout (killed at the deadline, or\n"
 		"ended by sgdsync-train's watchdog). Exit status: 0 when every run was recorded, whatever\n"
 		"its outcome; 1 when the output cannot be read or written; 2 for bad options (an\n"
-		"output that is not a sweep file, a --results-dir that is not a directory).\n");
+		"output that is not a sweep file or that another sweep is writing, a --results-dir\n"
+		"that is not a directory).\n");
 }
 
 /* Flags override the config wherever they stand: a first pass over argv reads the --config
@@ -318,6 +320,69 @@ static int append_record(int fd, const cJSON *rec, char *err, size_t errlen)
 	if (w > 0 && before >= 0 && ftruncate(fd, before) != 0)
 		snprintf(err, errlen, "appending a record left a partial line: %s", strerror(errno));
 	return -1;
+}
+
+/* ---- the output's lock: one sweep at a time on an output ---- */
+
+/* The sweep holding the lock says who it is in FILE.lock, for the message of a second one; the
+ * lock itself is flock on the output (released when its holder dies, whatever FILE.lock says). */
+static void lock_info_path(const char *output, char *path, size_t len)
+{
+	snprintf(path, len, "%s.lock", output);
+}
+
+static void lock_holder(const char *output, char *who, size_t len)
+{
+	char path[PATH_MAX + 8];
+	lock_info_path(output, path, sizeof path);
+	size_t n = 0;
+	char *text = slurp(path, &n);
+	if (text && n > 0 && text[n - 1] == '\n')
+		text[n - 1] = '\0';
+	snprintf(who, len, "%s", text && *text ? text : "a sweep that has not said who it is");
+	free(text);
+}
+
+/* Opens the output for appending and locks it; -1 with a message (EXIT_USAGE in *rc when
+ * another sweep holds it). */
+static int open_locked(const char *output, int *rc, char *err, size_t errlen)
+{
+	int fd = open(output, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		snprintf(err, errlen, "%s: %s", output, strerror(errno));
+		*rc = EXIT_FAILED;
+		return -1;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		char who[256];
+		int busy = errno == EWOULDBLOCK;
+		if (busy)
+			lock_holder(output, who, sizeof who);
+		snprintf(err, errlen, busy ? "output %s is in use by %s" : "locking %s: %s", output,
+			 busy ? who : strerror(errno));
+		*rc = busy ? EXIT_USAGE : EXIT_FAILED;
+		close(fd);
+		return -1;
+	}
+	char path[PATH_MAX + 8], date[32];
+	time_t now = time(NULL);
+	strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+	lock_info_path(output, path, sizeof path);
+	FILE *f = fopen(path, "w");
+	if (f) {
+		fprintf(f, "sweep pid %d (started %s)\n", (int)getpid(), date);
+		fclose(f);
+	}
+	return fd;
+}
+
+/* Unlinks FILE.lock before the lock goes, so that it never erases the next holder's. */
+static void close_locked(const char *output, int fd)
+{
+	char path[PATH_MAX + 8];
+	lock_info_path(output, path, sizeof path);
+	unlink(path);
+	close(fd);
 }
 
 /* ---- one run ---- */
@@ -545,15 +610,15 @@ static void json_path_for(const sweep_config *s, const char *key, char *path, si
 		snprintf(path, len, "%s.run-%d.json", s->output, (int)getpid());
 }
 
-static int run_sweep(const sweep *sw, size_t total, const char *train_path, keyset *done)
+/* Runs what is not done yet, appending to fd (the locked output). */
+static int run_sweep(const sweep *sw, int fd, size_t total, const char *train_path, keyset *done)
 {
 	const sweep_config *s = &sw->c;
 	char err[2 * PATH_MAX], log_path[PATH_MAX + 8];
-	int fd = open(s->output, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
 	snprintf(log_path, sizeof log_path, "%s.log", s->output);
 	int log_fd = open(log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
-	if (fd < 0 || log_fd < 0) {
-		fprintf(stderr, "sgdsync-sweep: %s: %s\n", fd < 0 ? s->output : log_path, strerror(errno));
+	if (log_fd < 0) {
+		fprintf(stderr, "sgdsync-sweep: %s: %s\n", log_path, strerror(errno));
 		return EXIT_FAILED;
 	}
 	progress p = {.tty = isatty(STDERR_FILENO), .quiet = sw->quiet, .total = total};
@@ -599,7 +664,6 @@ static int run_sweep(const sweep *sw, size_t total, const char *train_path, keys
 	if (rc == 0 && !sw->quiet)
 		fprintf(stderr, "sgdsync-sweep: %zu runs recorded in %s (%zu this time, %zu before)\n",
 			p.done_before + p.finished, s->output, p.finished, p.done_before);
-	close(fd);
 	close(log_fd);
 	return rc;
 }
@@ -649,16 +713,19 @@ int main(int argc, char **argv)
 	rc = s.c.results_dir[0] && !s.dry_run ? make_results_dir(s.c.results_dir) : 0;
 	if (rc != 0)
 		return rc;
+	/* Locked before it is read: what a resume skips or cuts is no other sweep's. */
+	int fd = s.dry_run ? -1 : open_locked(s.c.output, &rc, err, sizeof err);
 	keyset done = {0};
-	rc = read_done(s.c.output, s.dry_run, &done, err, sizeof err);
-	if (rc != 0) {
+	if (rc == 0)
+		rc = read_done(s.c.output, s.dry_run, &done, err, sizeof err);
+	if (rc != 0)
 		fprintf(stderr, "sgdsync-sweep: %s\n", err);
-		return rc;
-	}
-	if (s.dry_run)
+	else if (s.dry_run)
 		dry_run(&s.c, total, train_path, &done);
 	else
-		rc = run_sweep(&s, total, train_path, &done);
+		rc = run_sweep(&s, fd, total, train_path, &done);
+	if (fd >= 0)
+		close_locked(s.c.output, fd);
 	keyset_free(&done);
 	sweep_config_free(&s.c);
 	return rc;

@@ -312,6 +312,17 @@ static void write_file(const char *path, const char *text)
 	write_bytes(path, text, strlen(text));
 }
 
+/* A sweep tool run that must fail with exit 2 and a message holding every one of words. */
+static void check_sweep_refuses(const char *const *args, const char *what, const char *const *words)
+{
+	int st = tool(SWEEP_EXE, args, NULL);
+	char *err = stderr_text();
+	CHECK(st == 2, "%s: exit %d, want 2: %s", what, st, err);
+	for (int i = 0; words[i]; i++)
+		CHECK(strstr(err, words[i]), "%s: the message names %s: %s", what, words[i], err);
+	free(err);
+}
+
 static void test_sweep_crash_and_hang(void)
 {
 	const char *out = path_in("crash.jsonl"), *conf = path_in("crash.conf");
@@ -369,13 +380,9 @@ static int count_lines(const char *path)
 	return n;
 }
 
-/* Kills the sweep after k records, restarts it, and counts keys: none repeated, none missing. */
-static void test_sweep_resume(void)
+/* Starts argv (argv[0] a path) with its output to /dev/null; returns its pid. */
+static pid_t start_quietly(const char *const *argv)
 {
-	const char *out = path_in("resume.jsonl");
-	const char *argv[] = {SWEEP_EXE, "--output", out, "--methods=sync,leashed",
-			      "--threads=1,2", "--data=synthetic", "--arch=mlp:1x16", "--steps=200",
-			      "--batch=16", "--counters=none", "--quiet", NULL};
 	pid_t pid = fork();
 	if (pid == 0) {
 		int null = open("/dev/null", O_WRONLY);
@@ -384,6 +391,54 @@ static void test_sweep_resume(void)
 		execv(argv[0], (char **)argv);
 		_exit(127);
 	}
+	CHECK(pid > 0, "fork");
+	return pid;
+}
+
+/* Waits up to 30 s for path to exist. */
+static int wait_for_file(const char *path)
+{
+	struct timespec tick = {0, 10000000};
+	for (int waited = 0; access(path, F_OK) != 0 && waited < 30000; waited += 10)
+		nanosleep(&tick, NULL);
+	return access(path, F_OK) == 0;
+}
+
+/* Two sweeps on one output: the second is refused while the first runs (they ran everything
+ * twice), and named; the lock dies with its holder. */
+static void test_sweep_lock(void)
+{
+	char out[320], lock[330];
+	snprintf(out, sizeof out, "%s", path_in("locked.jsonl"));
+	snprintf(lock, sizeof lock, "%s.lock", out);
+	const char *first[] = {SWEEP_EXE, "--output", out, "--method=hogwild", "--threads=1",
+			       "--data=synthetic", "--arch=mlp:1x16", "--steps=1000000",
+			       "--counters=none", "--time-limit=60", "--debug-hang-at-update=20",
+			       "--quiet", NULL};
+	pid_t pid = start_quietly(first);
+	CHECK(wait_for_file(lock), "the first sweep says who holds %s", out);
+	const char *second[] = {"--output", out, "--method=sync", "--threads=1", "--data=synthetic",
+				"--arch=mlp:1x16", "--steps=20", "--counters=none", "--quiet", NULL};
+	char holder[64];
+	snprintf(holder, sizeof holder, "in use by sweep pid %d (started ", (int)pid);
+	check_sweep_refuses(second, "a second sweep on the output",
+			    (const char *[]){"locked.jsonl", holder, NULL});
+	kill(pid, SIGKILL);
+	int status;
+	waitpid(pid, &status, 0);
+	CHECK(tool(SWEEP_EXE, second, NULL) == 0, "the lock went with its holder: %s", stderr_text());
+	CHECK(count_lines(out) == 1 && access(lock, F_OK) != 0,
+	      "one record, and no lock file after the sweep");
+}
+
+/* Kills the sweep after k records, restarts it, and counts keys: none repeated, none missing. */
+static void test_sweep_resume(void)
+{
+	const char *out = path_in("resume.jsonl");
+	const char *argv[] = {SWEEP_EXE, "--output", out, "--methods=sync,leashed",
+			      "--threads=1,2", "--data=synthetic", "--arch=mlp:1x16", "--steps=200",
+			      "--batch=16", "--counters=none", "--quiet", NULL};
+	pid_t pid = start_quietly(argv);
 	struct timespec tick = {0, 10000000};
 	for (int waited = 0; count_lines(out) < 2 && waited < 30000; waited += 10)
 		nanosleep(&tick, NULL);
@@ -428,17 +483,6 @@ static void test_sweep_resume(void)
 	CHECK(listed == 4, "the dry run finds all 4 keys done (%d)", listed);
 	free(list);
 	free_sweep(&s);
-}
-
-/* A sweep tool run that must fail with exit 2 and a message holding every one of words. */
-static void check_sweep_refuses(const char *const *args, const char *what, const char *const *words)
-{
-	int st = tool(SWEEP_EXE, args, NULL);
-	char *err = stderr_text();
-	CHECK(st == 2, "%s: exit %d, want 2: %s", what, st, err);
-	for (int i = 0; words[i]; i++)
-		CHECK(strstr(err, words[i]), "%s: the message names %s: %s", what, words[i], err);
-	free(err);
 }
 
 static void test_sweep_bad_config(void)
@@ -572,6 +616,7 @@ int main(void)
 	test_sweep_grid_overflow();
 	test_sweep_crash_and_hang();
 	test_sweep_resume();
+	test_sweep_lock();
 	remove_dir();
 	CHECK_DONE();
 }
