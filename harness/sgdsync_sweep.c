@@ -9,8 +9,9 @@
  * then fsync. Appending costs one line per record whatever the file's size (rewriting the whole
  * file through a temporary and a rename would cost the whole file each time). A write cannot be
  * torn by a signal on a local file system; if it is cut short anyway (disk full) the sweep
- * truncates the partial line away and stops. A line without its final newline (the machine went
- * down mid-write) is cut off when the sweep resumes, so a line is either fully there or absent.
+ * truncates the partial line away and stops. A last line cut short (the machine went down
+ * mid-write) is cut off when the sweep resumes, so a record is either fully there or absent; a
+ * whole record that lacks only its newline is kept, and the newline added.
  *
  * A rerun reads the keys already in the output and skips them: a sweep killed midway loses only
  * the run it was waiting for (the child dies with it: PR_SET_PDEATHSIG) and repeats nothing. */
@@ -265,13 +266,17 @@ static int cut_torn_line(const char *path, size_t at, int lineno, int dry_run, c
 	return EXIT_FAILED;
 }
 
-/* Collects the keys recorded in path, skipping blank lines. A last line without its newline that
- * begins like a record was torn mid-write: it is cut off (with --dry-run, only reported). A file
- * with any other line is not a sweep file and is left as it is (EXIT_USAGE). */
-static int read_done(const char *path, int dry_run, keyset *done, char *err, size_t errlen)
+/* Collects the keys recorded in path, skipping blank lines. A last line without its newline is
+ * kept if it is a whole record (*unterminated is set: the next append must begin with the
+ * newline); if it only begins like one it was torn mid-write and is cut off (with --dry-run,
+ * only reported). A file with any other line is not a sweep file and is left as it is
+ * (EXIT_USAGE). */
+static int read_done(const char *path, int dry_run, keyset *done, int *unterminated, char *err,
+		     size_t errlen)
 {
 	size_t len;
 	char *text = slurp(path, &len);
+	*unterminated = 0;
 	if (!text) {
 		if (errno == ENOENT)
 			return 0;
@@ -286,9 +291,11 @@ static int read_done(const char *path, int dry_run, keyset *done, char *err, siz
 		char *line = text + pos;
 		text[end] = '\0'; /* slurp's terminator for the last line */
 		lineno++;
-		if (!nl && is_torn_record(line, end - pos)) {
+		if (is_blank(line) || add_record_key(line, done) == 0) {
+			*unterminated = !nl && !is_blank(line);
+		} else if (!nl && is_torn_record(line, end - pos)) {
 			torn_at = pos;
-		} else if (!is_blank(line) && add_record_key(line, done) != 0) {
+		} else {
 			snprintf(err, errlen, "%s: line %d is not a sgdsync-sweep record: not a sweep "
 				 "file, left as it is (choose another --output)", path, lineno);
 			rc = EXIT_USAGE;
@@ -299,6 +306,15 @@ static int read_done(const char *path, int dry_run, keyset *done, char *err, siz
 		rc = cut_torn_line(path, torn_at, lineno, dry_run, err, errlen);
 	free(text);
 	return rc;
+}
+
+/* The newline a whole last record lacks, so that the next record begins a line. */
+static int end_last_line(int fd, const char *path, char *err, size_t errlen)
+{
+	if (write(fd, "\n", 1) == 1 && fsync(fd) == 0)
+		return 0;
+	snprintf(err, errlen, "%s: ending its last line: %s", path, strerror(errno));
+	return EXIT_FAILED;
 }
 
 /* One write() of the whole line, then fsync; a short write is cut away again. */
@@ -716,8 +732,11 @@ int main(int argc, char **argv)
 	/* Locked before it is read: what a resume skips or cuts is no other sweep's. */
 	int fd = s.dry_run ? -1 : open_locked(s.c.output, &rc, err, sizeof err);
 	keyset done = {0};
+	int unterminated = 0;
 	if (rc == 0)
-		rc = read_done(s.c.output, s.dry_run, &done, err, sizeof err);
+		rc = read_done(s.c.output, s.dry_run, &done, &unterminated, err, sizeof err);
+	if (rc == 0 && unterminated && !s.dry_run)
+		rc = end_last_line(fd, s.c.output, err, sizeof err);
 	if (rc != 0)
 		fprintf(stderr, "sgdsync-sweep: %s\n", err);
 	else if (s.dry_run)

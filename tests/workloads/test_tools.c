@@ -380,6 +380,33 @@ static int count_lines(const char *path)
 	return n;
 }
 
+/* A whole last record without its newline is kept (it was cut off and run again), and the next
+ * record starts a line of its own. */
+static void test_sweep_unterminated_record(void)
+{
+	const char *out = path_in("unterminated.jsonl");
+	const char *one[] = {"--output", out, "--method=sync", "--threads=1", "--data=synthetic",
+			     "--arch=mlp:1x16", "--steps=20", "--counters=none", "--quiet", NULL};
+	CHECK(tool(SWEEP_EXE, one, NULL) == 0, "first sweep: %s", stderr_text());
+	char *text = bench_exec_slurp(out);
+	size_t len = strlen(text);
+	CHECK(len > 0 && text[len - 1] == '\n' && count_lines(out) == 1, "one record");
+	text[len - 1] = '\0';
+	write_file(out, text);
+	const char *two[] = {"--output", out, "--method=sync", "--threads=1,2", "--data=synthetic",
+			     "--arch=mlp:1x16", "--steps=20", "--counters=none", "--quiet", NULL};
+	CHECK(tool(SWEEP_EXE, two, NULL) == 0, "resumed sweep: %s", stderr_text());
+	char *after = bench_exec_slurp(out);
+	CHECK(strncmp(after, text, len - 1) == 0 && after[len - 1] == '\n',
+	      "the record is kept as it was, its newline added");
+	sweep_file f;
+	read_sweep(out, &f);
+	CHECK(f.n == 2 && count_lines(out) == 2, "two records on two lines (%d)", f.n);
+	free_sweep(&f);
+	free(text);
+	free(after);
+}
+
 /* Starts argv (argv[0] a path) with its output to /dev/null; returns its pid. */
 static pid_t start_quietly(const char *const *argv)
 {
@@ -617,6 +644,7 @@ int main(void)
 	test_sweep_crash_and_hang();
 	test_sweep_resume();
 	test_sweep_lock();
+	test_sweep_unterminated_record();
 	remove_dir();
 	CHECK_DONE();
 }
