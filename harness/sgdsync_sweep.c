@@ -20,6 +20,10 @@
  * primitives/lock.h's enumerator. */
 #include "harness/sweep_config.h"
 
+#include "harness/counters.h"
+#include "harness/env.h"
+#include "workloads/blas.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -514,7 +518,25 @@ static void run_child(char **argv, int log_fd, double deadline_s, const char *js
 		end->outcome = "crashed";
 }
 
-static cJSON *record_json(const char *key, cJSON *config, int rep, run_end *end)
+/* The environment of a run that left no result (a result carries its own): the counters opened
+ * as the run opens them, so that it is the environment of the runs that completed. */
+static cJSON *run_environment(const train_options *o, char **argv)
+{
+	char err[512];
+	int opened = counters_open(o->counters, err, sizeof err) == 0;
+	int argc = 0;
+	while (argv[argc])
+		argc++;
+	env_options eo = {.pinning = o->pinning, .memory = o->memory,
+			  .openblas_config = blas_config(), .argc = argc, .argv = argv};
+	cJSON *env = env_json(&eo);
+	if (opened)
+		counters_close();
+	return env;
+}
+
+/* The record owns config, env (NULL when the run left its result) and end->result. */
+static cJSON *record_json(const char *key, cJSON *config, int rep, run_end *end, cJSON *env)
 {
 	cJSON *r = cJSON_CreateObject();
 	cJSON_AddStringToObject(r, "format", "sgdsync-sweep");
@@ -543,7 +565,9 @@ static cJSON *record_json(const char *key, cJSON *config, int rep, run_end *end)
 		cJSON_AddItemToObject(r, "result", end->result);
 	else
 		cJSON_AddNullToObject(r, "result");
-	end->result = NULL; /* the record owns it */
+	end->result = NULL;
+	if (env)
+		cJSON_AddItemToObject(r, "environment", env);
 	return r;
 }
 
@@ -662,6 +686,7 @@ static int run_sweep(const sweep *sw, int fd, size_t total, const char *train_pa
 		run_end end;
 		double deadline = o.time_limit_s > 0 ? o.time_limit_s + s->grace_s : 0;
 		run_child(argv, log_fd, deadline, json_path, progress_draw, &p, &end);
+		cJSON *env = end.result ? NULL : run_environment(&o, argv);
 		free_argv(argv);
 		if (!s->results_dir[0])
 			unlink(json_path);
@@ -669,7 +694,7 @@ static int run_sweep(const sweep *sw, int fd, size_t total, const char *train_pa
 		p.ran++;
 		p.ran_s += end.wall_s;
 		progress_line(&p, key, &end);
-		cJSON *rec = record_json(key, config, rep, &end);
+		cJSON *rec = record_json(key, config, rep, &end, env);
 		if (append_record(fd, rec, err, sizeof err) != 0) {
 			fprintf(stderr, "sgdsync-sweep: %s: %s\n", s->output, err);
 			rc = EXIT_FAILED;

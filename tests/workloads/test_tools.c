@@ -323,6 +323,21 @@ static void check_sweep_refuses(const char *const *args, const char *what, const
 	free(err);
 }
 
+/* A record without a result carries the environment of its run (its own command line). */
+static void check_run_environment(const cJSON *r, const char *arg)
+{
+	static const char *const env[] = {"cpu_model", "kernel", "hostname", "compiler", "cflags",
+					  "build_type", "topology", "placement", "versions",
+					  "counters", "git_commit", "date", "command_line", NULL};
+	const cJSON *e = get(r, "environment");
+	has_keys(e, "a crashed or timed-out run's environment", env);
+	CHECK(strstr(get(e, "command_line")->valuestring, arg) &&
+		      strstr(get(e, "command_line")->valuestring, "sgdsync-train"),
+	      "the run's command line: %s", get(e, "command_line")->valuestring);
+	CHECK(strcmp(get(get(e, "counters"), "requested")->valuestring, "none") == 0,
+	      "the run's counters request");
+}
+
 static void test_sweep_crash_and_hang(void)
 {
 	const char *out = path_in("crash.jsonl"), *conf = path_in("crash.conf");
@@ -336,6 +351,7 @@ static void test_sweep_crash_and_hang(void)
 	read_sweep(out, &f);
 	CHECK(f.n == 2, "2 records, %d", f.n);
 	int crashed = 0, completed = 0;
+	cJSON *completed_env = NULL;
 	for (int i = 0; i < f.n; i++) {
 		const cJSON *r = f.records[i];
 		int aborts = cJSON_GetObjectItemCaseSensitive(get(r, "config"), "debug_abort_at_update") != NULL;
@@ -346,14 +362,27 @@ static void test_sweep_crash_and_hang(void)
 				      cJSON_IsNull(get(r, "exit_status")) &&
 				      strcmp(get(r, "signal")->valuestring, "SIGABRT") == 0,
 			      "an aborting run is recorded crashed by SIGABRT (%s)", outcome);
+			check_run_environment(r, "--debug-abort-at-update=40");
 		} else {
 			completed++;
 			CHECK(cJSON_IsObject(get(r, "result")) && get(r, "exit_status")->valueint == 0 &&
 				      strcmp(outcome, "crashed") != 0,
 			      "the other runs complete (%s)", outcome);
+			CHECK(!cJSON_GetObjectItemCaseSensitive(r, "environment"),
+			      "a result carries the environment, the record not again");
+			completed_env = cJSON_Duplicate(get(get(r, "result"), "environment"), 1);
 		}
 	}
 	CHECK(crashed == 1 && completed == 1, "%d crashed, %d completed", crashed, completed);
+	/* The same machine for the reports: the counters as the completed run opened them. */
+	const cJSON *crashed_env = NULL;
+	for (int i = 0; i < f.n; i++)
+		if (cJSON_GetObjectItemCaseSensitive(f.records[i], "environment"))
+			crashed_env = get(f.records[i], "environment");
+	CHECK(cJSON_Compare(get(crashed_env, "counters"), get(completed_env, "counters"), 1) &&
+		      cJSON_Compare(get(crashed_env, "topology"), get(completed_env, "topology"), 1),
+	      "the crashed run's counters and topology are the completed run's");
+	cJSON_Delete(completed_env);
 	free_sweep(&f);
 
 	const char *hang_out = path_in("hang.jsonl");
@@ -367,6 +396,7 @@ static void test_sweep_crash_and_hang(void)
 	CHECK(f.n == 1 && strcmp(get(f.records[0], "outcome")->valuestring, "timeout") == 0 &&
 		      strcmp(get(f.records[0], "signal")->valuestring, "SIGKILL") == 0,
 	      "a hung run is killed and recorded as timeout");
+	check_run_environment(f.records[0], "--debug-hang-at-update=20");
 	free_sweep(&f);
 }
 
