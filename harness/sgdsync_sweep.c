@@ -22,6 +22,7 @@
 
 #include "harness/counters.h"
 #include "harness/env.h"
+#include "harness/jsonfile.h"
 #include "workloads/blas.h"
 
 #include <errno.h>
@@ -107,7 +108,8 @@ static void usage(FILE *f)
 		"Outcomes: converged, not-converged, diverged (from the run), crashed (the process died:\n"
 		"a signal, or a non-zero exit without a result), timeout (killed at the deadline, or\n"
 		"ended by sgdsync-train's watchdog). Exit status: 0 when every run was recorded, whatever\n"
-		"its outcome; 1 when the output cannot be read or written; 2 for bad options (an\n"
+		"its outcome; 1 when the output or a run's result cannot be read or written (the sweep\n"
+		"stops; the run has no record, so a rerun redoes it); 2 for bad options (an\n"
 		"output that is not a sweep file or that another sweep is writing, a --results-dir\n"
 		"that is not a directory).\n");
 }
@@ -571,6 +573,24 @@ static cJSON *record_json(const char *key, cJSON *config, int rep, run_end *end,
 	return r;
 }
 
+/* An unwritable result is the sweep's I/O failure, not an outcome of the run: 1 with a message
+ * when a run that ended by itself left no result because its JSON could not be written (the
+ * run gets no record, so that a resume redoes it). */
+static int result_lost(const run_end *end, const char *json_path, char *err, size_t errlen)
+{
+	char why[PATH_MAX + 128];
+	if (end->result || end->signal || strcmp(end->outcome, "timeout") == 0)
+		return 0;
+	if (jsonfile_check_writable(json_path, why, sizeof why) != 0) {
+		snprintf(err, errlen, "the run's result is lost: %s", why);
+		return 1;
+	}
+	if (end->exit_status != 0)
+		return 0;
+	snprintf(err, errlen, "the run exited 0 but %s holds no sgdsync-train result", json_path);
+	return 1;
+}
+
 /* ---- progress ---- */
 
 typedef struct {
@@ -602,12 +622,18 @@ static void progress_draw(void *arg, double running_s)
 	fflush(stderr);
 }
 
+/* Clears the bar's line for a message. */
+static void progress_clear(const progress *p)
+{
+	if (p->tty && !p->quiet)
+		fprintf(stderr, "\r\033[K");
+}
+
 static void progress_line(progress *p, const char *key, const run_end *end)
 {
 	if (p->quiet)
 		return;
-	if (p->tty)
-		fprintf(stderr, "\r\033[K");
+	progress_clear(p);
 	fprintf(stderr, "sgdsync-sweep: %zu/%zu %s: %s (%.1f s)\n", p->done_before + p->finished,
 		p->total, key, end->outcome, end->wall_s);
 }
@@ -650,11 +676,57 @@ static void json_path_for(const sweep_config *s, const char *key, char *path, si
 		snprintf(path, len, "%s.run-%d.json", s->output, (int)getpid());
 }
 
+/* Runs one configuration (config: its JSON, owned) and appends its record to fd; EXIT_FAILED
+ * after a message when its result or its record cannot be written. */
+static int run_and_record(const sweep_config *s, const char *train_path, int fd, int log_fd,
+			  const train_options *o, const char **chosen, cJSON *config, int rep,
+			  const char *key, progress *p)
+{
+	char err[2 * PATH_MAX], json_path[PATH_MAX + 300];
+	json_path_for(s, key, json_path, sizeof json_path);
+	if (jsonfile_check_writable(json_path, err, sizeof err) != 0) {
+		progress_clear(p);
+		fprintf(stderr, "sgdsync-sweep: %s: not run: %s\n", key, err);
+		cJSON_Delete(config);
+		return EXIT_FAILED;
+	}
+	char **argv = child_argv(s, train_path, chosen, json_path);
+	dprintf(log_fd, "=== %s:", key);
+	for (int a = 0; argv[a]; a++)
+		dprintf(log_fd, " %s", argv[a]);
+	dprintf(log_fd, "\n");
+	p->current = key;
+	run_end end;
+	double deadline = o->time_limit_s > 0 ? o->time_limit_s + s->grace_s : 0;
+	run_child(argv, log_fd, deadline, json_path, progress_draw, p, &end);
+	cJSON *env = end.result ? NULL : run_environment(o, argv);
+	free_argv(argv);
+	if (!s->results_dir[0])
+		unlink(json_path);
+	if (result_lost(&end, json_path, err, sizeof err)) {
+		progress_clear(p);
+		fprintf(stderr, "sgdsync-sweep: %s: not recorded: %s\n", key, err);
+		cJSON_Delete(env);
+		cJSON_Delete(config);
+		return EXIT_FAILED;
+	}
+	p->finished++;
+	p->ran++;
+	p->ran_s += end.wall_s;
+	progress_line(p, key, &end);
+	cJSON *rec = record_json(key, config, rep, &end, env);
+	int rc = append_record(fd, rec, err, sizeof err);
+	cJSON_Delete(rec);
+	if (rc != 0)
+		fprintf(stderr, "sgdsync-sweep: %s: %s\n", s->output, err);
+	return rc != 0 ? EXIT_FAILED : 0;
+}
+
 /* Runs what is not done yet, appending to fd (the locked output). */
 static int run_sweep(const sweep *sw, int fd, size_t total, const char *train_path, keyset *done)
 {
 	const sweep_config *s = &sw->c;
-	char err[2 * PATH_MAX], log_path[PATH_MAX + 8];
+	char log_path[PATH_MAX + 8];
 	snprintf(log_path, sizeof log_path, "%s.log", s->output);
 	int log_fd = open(log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
 	if (log_fd < 0) {
@@ -669,37 +741,14 @@ static int run_sweep(const sweep *sw, int fd, size_t total, const char *train_pa
 		int rep;
 		grid_options(s, i, &o, chosen, &rep);
 		cJSON *config = train_options_config_json(&o, o.epochs, o.steps_per_epoch);
-		char key[256], json_path[PATH_MAX + 300];
+		char key[256];
 		make_key(&o, config, rep, key, sizeof key);
 		if (keyset_has(done, key)) {
 			p.done_before++;
 			cJSON_Delete(config);
 			continue;
 		}
-		json_path_for(s, key, json_path, sizeof json_path);
-		char **argv = child_argv(s, train_path, chosen, json_path);
-		dprintf(log_fd, "=== %s:", key);
-		for (int a = 0; argv[a]; a++)
-			dprintf(log_fd, " %s", argv[a]);
-		dprintf(log_fd, "\n");
-		p.current = key;
-		run_end end;
-		double deadline = o.time_limit_s > 0 ? o.time_limit_s + s->grace_s : 0;
-		run_child(argv, log_fd, deadline, json_path, progress_draw, &p, &end);
-		cJSON *env = end.result ? NULL : run_environment(&o, argv);
-		free_argv(argv);
-		if (!s->results_dir[0])
-			unlink(json_path);
-		p.finished++;
-		p.ran++;
-		p.ran_s += end.wall_s;
-		progress_line(&p, key, &end);
-		cJSON *rec = record_json(key, config, rep, &end, env);
-		if (append_record(fd, rec, err, sizeof err) != 0) {
-			fprintf(stderr, "sgdsync-sweep: %s: %s\n", s->output, err);
-			rc = EXIT_FAILED;
-		}
-		cJSON_Delete(rec);
+		rc = run_and_record(s, train_path, fd, log_fd, &o, chosen, config, rep, key, &p);
 		keyset_add(done, key);
 	}
 	if (rc == 0 && !sw->quiet)

@@ -437,19 +437,69 @@ static void test_sweep_unterminated_record(void)
 	free(after);
 }
 
-/* Starts argv (argv[0] a path) with its output to /dev/null; returns its pid. */
-static pid_t start_quietly(const char *const *argv)
+/* Starts argv (argv[0] a path), stdout to /dev/null, stderr to err_path (NULL: /dev/null);
+ * returns its pid. */
+static pid_t start_tool(const char *const *argv, const char *err_path)
 {
 	pid_t pid = fork();
 	if (pid == 0) {
 		int null = open("/dev/null", O_WRONLY);
+		int err = err_path ? open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644) : null;
 		dup2(null, 1);
-		dup2(null, 2);
+		dup2(err, 2);
 		execv(argv[0], (char **)argv);
 		_exit(127);
 	}
 	CHECK(pid > 0, "fork");
 	return pid;
+}
+
+static int wait_status(pid_t pid)
+{
+	int status;
+	CHECK(waitpid(pid, &status, 0) == pid, "waitpid");
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/* The results folder stops being one while a run trains (a file takes its place: that stops
+ * root too). The run's result cannot be written: the sweep stops (exit 1) naming the path and
+ * the error, without a record for that run, and a resume redoes it (it was recorded crashed,
+ * the sweep exited 0, and a resume never redid it). */
+static void test_sweep_unwritable_results(void)
+{
+	char out[320], results[320], moved[330];
+	snprintf(out, sizeof out, "%s", path_in("unwritable.jsonl"));
+	snprintf(results, sizeof results, "%s", path_in("results"));
+	snprintf(moved, sizeof moved, "%s.moved", results);
+	/* The second run lasts its 2 s time limit, the first a fraction of that. */
+	const char *argv[] = {SWEEP_EXE, "--output", out, "--results-dir", results, "--method=sync",
+			      "--threads=1", "--data=synthetic", "--arch=mlp:1x16",
+			      "--steps=200,100000000", "--time-limit=2", "--counters=none", "--quiet",
+			      NULL};
+	pid_t pid = start_tool(argv, path_in("stderr.txt"));
+	struct timespec tick = {0, 10000000};
+	for (int waited = 0; count_lines(out) < 1 && waited < 60000; waited += 10)
+		nanosleep(&tick, NULL);
+	CHECK(count_lines(out) == 1, "the first run recorded");
+	CHECK(rename(results, moved) == 0, "moving the results away");
+	write_file(results, "");
+	int st = wait_status(pid);
+	char *err = stderr_text();
+	CHECK(st == 1 && strstr(err, "not recorded") && strstr(err, results) &&
+		      strstr(err, "Not a directory"),
+	      "the sweep stops, naming the result and the error: exit %d: %s", st, err);
+	free(err);
+	CHECK(count_lines(out) == 1, "no record for the run whose result was lost");
+
+	CHECK(unlink(results) == 0 && rename(moved, results) == 0, "restoring the results");
+	CHECK(bench_exec((char **)argv, NULL, path_in("stderr.txt")) == 0, "the resume: %s",
+	      stderr_text());
+	sweep_file f;
+	read_sweep(out, &f);
+	CHECK(f.n == 2, "both runs recorded after the resume (%d)", f.n);
+	for (int i = 0; i < f.n; i++)
+		CHECK(cJSON_IsObject(get(f.records[i], "result")), "run %d has its result", i);
+	free_sweep(&f);
 }
 
 /* Waits up to 30 s for path to exist. */
@@ -472,7 +522,7 @@ static void test_sweep_lock(void)
 			       "--data=synthetic", "--arch=mlp:1x16", "--steps=1000000",
 			       "--counters=none", "--time-limit=60", "--debug-hang-at-update=20",
 			       "--quiet", NULL};
-	pid_t pid = start_quietly(first);
+	pid_t pid = start_tool(first, NULL);
 	CHECK(wait_for_file(lock), "the first sweep says who holds %s", out);
 	const char *second[] = {"--output", out, "--method=sync", "--threads=1", "--data=synthetic",
 				"--arch=mlp:1x16", "--steps=20", "--counters=none", "--quiet", NULL};
@@ -481,8 +531,7 @@ static void test_sweep_lock(void)
 	check_sweep_refuses(second, "a second sweep on the output",
 			    (const char *[]){"locked.jsonl", holder, NULL});
 	kill(pid, SIGKILL);
-	int status;
-	waitpid(pid, &status, 0);
+	wait_status(pid);
 	CHECK(tool(SWEEP_EXE, second, NULL) == 0, "the lock went with its holder: %s", stderr_text());
 	CHECK(count_lines(out) == 1 && access(lock, F_OK) != 0,
 	      "one record, and no lock file after the sweep");
@@ -495,14 +544,13 @@ static void test_sweep_resume(void)
 	const char *argv[] = {SWEEP_EXE, "--output", out, "--methods=sync,leashed",
 			      "--threads=1,2", "--data=synthetic", "--arch=mlp:1x16", "--steps=200",
 			      "--batch=16", "--counters=none", "--quiet", NULL};
-	pid_t pid = start_quietly(argv);
+	pid_t pid = start_tool(argv, NULL);
 	struct timespec tick = {0, 10000000};
 	for (int waited = 0; count_lines(out) < 2 && waited < 30000; waited += 10)
 		nanosleep(&tick, NULL);
 	CHECK(count_lines(out) >= 2, "two records before the kill");
 	kill(pid, SIGKILL);
-	int status;
-	waitpid(pid, &status, 0);
+	wait_status(pid);
 	int before = count_lines(out);
 	CHECK(before < 4, "killed midway (%d of 4 records)", before);
 
@@ -675,6 +723,7 @@ int main(void)
 	test_sweep_resume();
 	test_sweep_lock();
 	test_sweep_unterminated_record();
+	test_sweep_unwritable_results();
 	remove_dir();
 	CHECK_DONE();
 }
