@@ -42,6 +42,7 @@
 
 #define EXIT_FAILED 1
 #define EXIT_USAGE 2
+#define CHILD_UNWRITTEN_STATUS 3 /* sgdsync-train ran but could not write its result */
 #define CHILD_WATCHDOG_STATUS 124 /* sgdsync-train's own watchdog */
 #define POLL_NS 20000000L
 
@@ -574,8 +575,9 @@ static cJSON *record_json(const char *key, cJSON *config, int rep, run_end *end,
 }
 
 /* An unwritable result is the sweep's I/O failure, not an outcome of the run: 1 with a message
- * when a run that ended by itself left no result because its JSON could not be written (the
- * run gets no record, so that a resume redoes it). */
+ * when a run that ended by itself left no result because its JSON could not be written (its
+ * folder is unwritable now, or sgdsync-train said so), or exited 0 without one. The run gets
+ * no record, so that a resume redoes it. */
 static int result_lost(const run_end *end, const char *json_path, char *err, size_t errlen)
 {
 	char why[PATH_MAX + 128];
@@ -583,6 +585,11 @@ static int result_lost(const run_end *end, const char *json_path, char *err, siz
 		return 0;
 	if (jsonfile_check_writable(json_path, why, sizeof why) != 0) {
 		snprintf(err, errlen, "the run's result is lost: %s", why);
+		return 1;
+	}
+	if (end->exit_status == CHILD_UNWRITTEN_STATUS) {
+		snprintf(err, errlen, "the run could not write its result to %s (exit %d; its message "
+			 "is in the sweep's .log)", json_path, CHILD_UNWRITTEN_STATUS);
 		return 1;
 	}
 	if (end->exit_status != 0)

@@ -18,6 +18,7 @@
 
 #define EXIT_RUN_FAILED 1
 #define EXIT_USAGE 2
+#define EXIT_RESULT_UNWRITTEN 3 /* the run completed, its result could not be written */
 #define EXIT_WATCHDOG 124
 #define SYNTHETIC_EXAMPLES 6000
 #define SYNTHETIC_HELD_OUT 1000
@@ -418,7 +419,7 @@ static int train_and_report(const train_options *o, const net *n, const run_data
 	pin_self(o->pinning, 0);
 	train_config c = make_config(o, n, d, &x);
 	train_result r;
-	int rc = train_run(&c, &r, err, sizeof err);
+	int rc = train_run(&c, &r, err, sizeof err), status = EXIT_RUN_FAILED;
 	if (x.progress)
 		fprintf(stderr, "\r\033[K");
 	if (rc != 0) {
@@ -427,6 +428,8 @@ static int train_and_report(const train_options *o, const net *n, const run_data
 	} else {
 		cJSON *doc = result_json(&x, &r, argc, argv);
 		rc = doc ? write_result(o, doc) : -1;
+		if (doc)
+			status = EXIT_RESULT_UNWRITTEN;
 		cJSON_Delete(doc);
 		if (rc == 0 && !o->quiet)
 			fprintf(stderr, "sgdsync-train: %s%s%s; %llu updates in %.2f s (%.0f updates/s)\n",
@@ -436,7 +439,7 @@ static int train_and_report(const train_options *o, const net *n, const run_data
 	}
 	free(x.sets);
 	free(x.totals);
-	return rc == 0 ? 0 : EXIT_RUN_FAILED;
+	return rc == 0 ? 0 : status;
 }
 
 int main(int argc, char **argv)

@@ -435,9 +435,9 @@ void train_options_usage(FILE *f, const char *program)
 	}
 	fprintf(f, "  %-26s this text\n\n", "--help");
 	fprintf(f, "Exit status: 0 when the run completed, whatever its outcome (converged, not-converged,\n"
-		   "diverged: see \"outcome\" in the JSON); 1 when it could not run or its result could not\n"
-		   "be written (unreadable data, out of memory); 2 for a bad option; 124 when the run did\n"
-		   "not finish within twice its time limit plus 60 s (a watchdog ends it).\n");
+		   "diverged: see \"outcome\" in the JSON); 1 when it could not run (unreadable data, out\n"
+		   "of memory); 2 for a bad option; 3 when it ran but its result could not be written; 124\n"
+		   "when the run did not finish within twice its time limit plus 60 s (a watchdog ends it).\n");
 }
 
 static void add_text(cJSON *c, const char *key, const char *text)

@@ -7,6 +7,7 @@
 
 #include <signal.h>
 #include <stdint.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -437,9 +438,9 @@ static void test_sweep_unterminated_record(void)
 	free(after);
 }
 
-/* Starts argv (argv[0] a path), stdout to /dev/null, stderr to err_path (NULL: /dev/null);
- * returns its pid. */
-static pid_t start_tool(const char *const *argv, const char *err_path)
+/* Starts argv (argv[0] a path), stdout to /dev/null, stderr to err_path (NULL: /dev/null),
+ * files limited to fsize bytes (RLIM_INFINITY: no limit); returns its pid. */
+static pid_t start_tool(const char *const *argv, const char *err_path, rlim_t fsize)
 {
 	pid_t pid = fork();
 	if (pid == 0) {
@@ -447,11 +448,25 @@ static pid_t start_tool(const char *const *argv, const char *err_path)
 		int err = err_path ? open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644) : null;
 		dup2(null, 1);
 		dup2(err, 2);
+		struct rlimit lim = {fsize, fsize};
+		signal(SIGXFSZ, SIG_IGN); /* a write past fsize fails with EFBIG instead */
+		setrlimit(RLIMIT_FSIZE, &lim);
 		execv(argv[0], (char **)argv);
 		_exit(127);
 	}
 	CHECK(pid > 0, "fork");
 	return pid;
+}
+
+/* The runs a sweep has started: its log has a "=== KEY: ARGV" line for each. */
+static int count_runs_started(const char *log)
+{
+	char *text = bench_exec_slurp(log);
+	int n = 0;
+	for (char *p = text; p && (p = strstr(p, "=== ")); p++)
+		n++;
+	free(text);
+	return n;
 }
 
 static int wait_status(pid_t pid)
@@ -461,8 +476,7 @@ static int wait_status(pid_t pid)
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
-/* The results folder stops being one while a run trains (a file takes its place: that stops
- * root too). The run's result cannot be written: the sweep stops (exit 1) naming the path and
+/* The results folder stops being one mid-sweep (a file takes its place: that stops root too). The run's result cannot be written: the sweep stops (exit 1) naming the path and
  * the error, without a record for that run, and a resume redoes it (it was recorded crashed,
  * the sweep exited 0, and a resume never redid it). */
 static void test_sweep_unwritable_results(void)
@@ -476,11 +490,13 @@ static void test_sweep_unwritable_results(void)
 			      "--threads=1", "--data=synthetic", "--arch=mlp:1x16",
 			      "--steps=200,100000000", "--time-limit=2", "--counters=none", "--quiet",
 			      NULL};
-	pid_t pid = start_tool(argv, path_in("stderr.txt"));
+	char log[330];
+	snprintf(log, sizeof log, "%s.log", out);
+	pid_t pid = start_tool(argv, path_in("stderr.txt"), RLIM_INFINITY);
 	struct timespec tick = {0, 10000000};
-	for (int waited = 0; count_lines(out) < 1 && waited < 60000; waited += 10)
+	for (int waited = 0; count_runs_started(log) < 2 && waited < 60000; waited += 10)
 		nanosleep(&tick, NULL);
-	CHECK(count_lines(out) == 1, "the first run recorded");
+	CHECK(count_lines(out) == 1, "the first run recorded, the second started");
 	CHECK(rename(results, moved) == 0, "moving the results away");
 	write_file(results, "");
 	int st = wait_status(pid);
@@ -511,6 +527,35 @@ static int wait_for_file(const char *path)
 	return access(path, F_OK) == 0;
 }
 
+/* Writes that fail once the run is over (files limited to 3000 bytes: EFBIG, for root too):
+ * sgdsync-train says so by its exit status 3, and the sweep stops without a record for the run
+ * (exit 1), so that a resume redoes it (the run was recorded crashed). */
+static void test_result_write_fails(void)
+{
+	char out[320], json[320];
+	snprintf(out, sizeof out, "%s", path_in("efbig.jsonl"));
+	snprintf(json, sizeof json, "%s", path_in("efbig.json"));
+	const char *train[] = {TRAIN_EXE, "--method=sync", "--threads=1", "--data=synthetic",
+			       "--arch=mlp:1x16", "--steps=20", "--counters=none", "--quiet",
+			       "--output", json, NULL};
+	int st = wait_status(start_tool(train, path_in("stderr.txt"), 3000));
+	char *err = stderr_text();
+	CHECK(st == 3 && strstr(err, json) && strstr(err, "File too large"),
+	      "sgdsync-train: exit %d, want 3, naming the path and the error: %s", st, err);
+	free(err);
+	const char *sweep[] = {SWEEP_EXE, "--output", out, "--method=sync", "--threads=1",
+			       "--data=synthetic", "--arch=mlp:1x16", "--steps=20", "--counters=none",
+			       "--quiet", NULL};
+	st = wait_status(start_tool(sweep, path_in("stderr.txt"), 3000));
+	err = stderr_text();
+	CHECK(st == 1 && strstr(err, "not recorded") && strstr(err, "exit 3"),
+	      "the sweep stops: exit %d: %s", st, err);
+	free(err);
+	CHECK(count_lines(out) == 0, "no record for the run");
+	CHECK(bench_exec((char **)sweep, NULL, path_in("stderr.txt")) == 0 && count_lines(out) == 1,
+	      "a resume without the limit records the run");
+}
+
 /* Two sweeps on one output: the second is refused while the first runs (they ran everything
  * twice), and named; the lock dies with its holder. */
 static void test_sweep_lock(void)
@@ -522,7 +567,7 @@ static void test_sweep_lock(void)
 			       "--data=synthetic", "--arch=mlp:1x16", "--steps=1000000",
 			       "--counters=none", "--time-limit=60", "--debug-hang-at-update=20",
 			       "--quiet", NULL};
-	pid_t pid = start_tool(first, NULL);
+	pid_t pid = start_tool(first, NULL, RLIM_INFINITY);
 	CHECK(wait_for_file(lock), "the first sweep says who holds %s", out);
 	const char *second[] = {"--output", out, "--method=sync", "--threads=1", "--data=synthetic",
 				"--arch=mlp:1x16", "--steps=20", "--counters=none", "--quiet", NULL};
@@ -544,7 +589,7 @@ static void test_sweep_resume(void)
 	const char *argv[] = {SWEEP_EXE, "--output", out, "--methods=sync,leashed",
 			      "--threads=1,2", "--data=synthetic", "--arch=mlp:1x16", "--steps=200",
 			      "--batch=16", "--counters=none", "--quiet", NULL};
-	pid_t pid = start_tool(argv, NULL);
+	pid_t pid = start_tool(argv, NULL, RLIM_INFINITY);
 	struct timespec tick = {0, 10000000};
 	for (int waited = 0; count_lines(out) < 2 && waited < 30000; waited += 10)
 		nanosleep(&tick, NULL);
@@ -724,6 +769,7 @@ int main(void)
 	test_sweep_lock();
 	test_sweep_unterminated_record();
 	test_sweep_unwritable_results();
+	test_result_write_fails();
 	remove_dir();
 	CHECK_DONE();
 }
