@@ -195,6 +195,28 @@ static int grid_options(const sweep_config *s, size_t index, train_options *o, c
 	return 0;
 }
 
+/* Every run's budget fits in memory (train_options_check_budget), checked before any runs. */
+static int check_budgets(const sweep_config *s, size_t total, char *err, size_t errlen)
+{
+	char why[1024];
+	for (size_t i = 0; i < total; i += (size_t)s->repetitions) {
+		train_options o;
+		const char *chosen[SWEEP_CONFIG_MAX_DIMS];
+		int rep;
+		grid_options(s, i, &o, chosen, &rep);
+		if (train_options_check_budget(&o, why, sizeof why) == 0)
+			continue;
+		int at = snprintf(err, errlen, "run %zu of the grid (", i + 1);
+		for (int d = 0; d < s->ndims && at >= 0 && (size_t)at < errlen; d++)
+			at += snprintf(err + at, errlen - (size_t)at, "%s--%s=%s", d ? " " : "",
+				       s->dims[d].opt->name, chosen[d]);
+		if (at >= 0 && (size_t)at < errlen)
+			snprintf(err + at, errlen - (size_t)at, "): %s", why);
+		return -1;
+	}
+	return 0;
+}
+
 static uint64_t fnv1a(const char *text)
 {
 	uint64_t h = 0xcbf29ce484222325u;
@@ -797,6 +819,8 @@ int main(int argc, char **argv)
 	}
 	if (rc == 0)
 		rc = sweep_config_grid_size(&s.c, &total, err, sizeof err);
+	if (rc == 0)
+		rc = check_budgets(&s.c, total, err, sizeof err);
 	if (rc != 0) {
 		fprintf(stderr, "sgdsync-sweep: %s\n", err);
 		sweep_config_free(&s.c);

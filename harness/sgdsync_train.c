@@ -20,8 +20,6 @@
 #define EXIT_USAGE 2
 #define EXIT_RESULT_UNWRITTEN 3 /* the run completed, its result could not be written */
 #define EXIT_WATCHDOG 124
-#define SYNTHETIC_EXAMPLES 6000
-#define SYNTHETIC_HELD_OUT 1000
 
 enum { SLOT_READ, SLOT_GRADIENT, SLOT_APPLY, SLOTS };
 static const char *const slot_names[SLOTS] = {"read", "gradient", "apply"};
@@ -151,11 +149,11 @@ static int load_data(const train_options *o, run_data *d, char *err, size_t errl
 {
 	memset(d, 0, sizeof(*d));
 	if (strcmp(o->data, "synthetic") == 0) {
-		if (dataset_synthetic(&d->all, SYNTHETIC_EXAMPLES, 28, 28, 10, o->seed) != 0) {
+		if (dataset_synthetic(&d->all, TRAIN_SYNTHETIC_EXAMPLES, 28, 28, 10, o->seed) != 0) {
 			snprintf(err, errlen, "out of memory for the synthetic data");
 			return -1;
 		}
-		train_split_holdout(&d->all, SYNTHETIC_HELD_OUT, &d->train, &d->test);
+		train_split_holdout(&d->all, TRAIN_SYNTHETIC_HELD_OUT, &d->train, &d->test);
 		d->split = 1;
 		return 0;
 	}
@@ -453,6 +451,10 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (rc != 0) {
+		fprintf(stderr, "sgdsync-train: %s\n", err);
+		return EXIT_USAGE;
+	}
+	if (train_options_check_budget(&o, err, sizeof err) != 0) {
 		fprintf(stderr, "sgdsync-train: %s\n", err);
 		return EXIT_USAGE;
 	}

@@ -97,6 +97,32 @@ static void test_bad_options(void)
 	free(text);
 }
 
+/* A budget whose per-epoch bookkeeping exceeds half the machine's memory is refused before
+ * anything runs, by both tools (2^40 epochs of about 100 bytes: 110 TB; it failed to allocate
+ * after loading the data, or was overcommitted and killed). 10^6 epochs (about 100 MB) pass. */
+static void test_budget_bound(void)
+{
+	const char *train[] = {"--data", "synthetic", "--steps", "1099511627776", "--steps-per-epoch",
+			       "1", "--quiet", NULL};
+	int st = tool(TRAIN_EXE, train, NULL);
+	char *err = stderr_text();
+	CHECK(st == 2 && strstr(err, "--steps 1099511627776") && strstr(err, "1099511627776 epochs") &&
+		      strstr(err, "half this machine's memory"),
+	      "sgdsync-train refuses the budget: exit %d: %s", st, err);
+	free(err);
+	const char *sweep[] = {"--output", path_in("budget.jsonl"), "--data=synthetic",
+			       "--steps=100,1099511627776", "--steps-per-epoch=1", "--quiet", NULL};
+	st = tool(SWEEP_EXE, sweep, NULL);
+	err = stderr_text();
+	CHECK(st == 2 && strstr(err, "--steps=1099511627776") && strstr(err, "half this machine's memory"),
+	      "the sweep refuses it up front: exit %d: %s", st, err);
+	free(err);
+	CHECK(access(path_in("budget.jsonl"), F_OK) != 0, "and runs nothing");
+	const char *fits[] = {"--output", path_in("budget.jsonl"), "--data=synthetic",
+			      "--steps=1000000", "--steps-per-epoch=1", "--dry-run", NULL};
+	CHECK(tool(SWEEP_EXE, fits, NULL) == 0, "10^6 epochs fit: %s", stderr_text());
+}
+
 static void check_histogram(const cJSON *h, const char *what)
 {
 	static const char *const keys[] = {"counts", "overflow", "overflow_from", "mean", "p50",
@@ -757,6 +783,7 @@ int main(void)
 	snprintf(dir, sizeof dir, "/tmp/sgdsync-test-tools-XXXXXX");
 	CHECK(mkdtemp(dir), "temporary directory");
 	test_bad_options();
+	test_budget_bound();
 	test_run_json();
 	test_mismatched_splits();
 	test_diverged_run();
