@@ -544,11 +544,18 @@ static void run_child(char **argv, int log_fd, double deadline_s, const char *js
 }
 
 /* The environment of a run that left no result (a result carries its own): the counters opened
- * as the run opens them, so that it is the environment of the runs that completed. */
-static cJSON *run_environment(const train_options *o, char **argv)
+ * as the run opens them, so that it is the environment of the runs that completed. What
+ * counters_open says on stderr goes to the log, beside what the run said. */
+static cJSON *run_environment(const train_options *o, char **argv, int log_fd)
 {
 	char err[512];
+	int saved = dup(STDERR_FILENO);
+	fflush(stderr);
+	dup2(log_fd, STDERR_FILENO);
 	int opened = counters_open(o->counters, err, sizeof err) == 0;
+	fflush(stderr);
+	dup2(saved, STDERR_FILENO);
+	close(saved);
 	int argc = 0;
 	while (argv[argc])
 		argc++;
@@ -728,7 +735,7 @@ static int run_and_record(const sweep_config *s, const char *train_path, int fd,
 	run_end end;
 	double deadline = o->time_limit_s > 0 ? o->time_limit_s + s->grace_s : 0;
 	run_child(argv, log_fd, deadline, json_path, progress_draw, p, &end);
-	cJSON *env = end.result ? NULL : run_environment(o, argv);
+	cJSON *env = end.result ? NULL : run_environment(o, argv, log_fd);
 	free_argv(argv);
 	if (!s->results_dir[0])
 		unlink(json_path);
