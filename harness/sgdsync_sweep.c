@@ -14,7 +14,9 @@
  * whole record that lacks only its newline is kept, and the newline added.
  *
  * A rerun reads the keys already in the output and skips them: a sweep killed midway loses only
- * the run it was waiting for (the child dies with it: PR_SET_PDEATHSIG) and repeats nothing. */
+ * the run it was waiting for (the child dies with it: PR_SET_PDEATHSIG) and repeats nothing.
+ * One sweep at a time holds the output (flock). A run whose result cannot be written gets no
+ * record: the sweep stops, and a rerun redoes it. */
 
 /* First: <fcntl.h> under _GNU_SOURCE defines a LOCK_RW macro (flock) that would rename
  * primitives/lock.h's enumerator. */
