@@ -9,15 +9,23 @@
  * then fsync. Appending costs one line per record whatever the file's size (rewriting the whole
  * file through a temporary and a rename would cost the whole file each time). A write cannot be
  * torn by a signal on a local file system; if it is cut short anyway (disk full) the sweep
- * truncates the partial line away and stops. A line without its final newline (the machine went
- * down mid-write) is cut off when the sweep resumes, so a line is either fully there or absent.
+ * truncates the partial line away and stops. A last line cut short (the machine went down
+ * mid-write) is cut off when the sweep resumes, so a record is either fully there or absent; a
+ * whole record that lacks only its newline is kept, and the newline added.
  *
  * A rerun reads the keys already in the output and skips them: a sweep killed midway loses only
- * the run it was waiting for (the child dies with it: PR_SET_PDEATHSIG) and repeats nothing. */
+ * the run it was waiting for (the child dies with it: PR_SET_PDEATHSIG) and repeats nothing.
+ * One sweep at a time holds the output (flock). A run whose result cannot be written gets no
+ * record: the sweep stops, and a rerun redoes it. */
 
 /* First: <fcntl.h> under _GNU_SOURCE defines a LOCK_RW macro (flock) that would rename
  * primitives/lock.h's enumerator. */
-#include "harness/train_options.h"
+#include "harness/sweep_config.h"
+
+#include "harness/counters.h"
+#include "harness/env.h"
+#include "harness/jsonfile.h"
+#include "workloads/blas.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -27,6 +35,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -35,36 +44,21 @@
 
 #define EXIT_FAILED 1
 #define EXIT_USAGE 2
+#define CHILD_UNWRITTEN_STATUS 3 /* sgdsync-train ran but could not write its result */
 #define CHILD_WATCHDOG_STATUS 124 /* sgdsync-train's own watchdog */
-#define MAX_DIMS 32
-#define MAX_VALUES 64
 #define POLL_NS 20000000L
 
-/* One option of sgdsync-train with the values the sweep gives it. */
 typedef struct {
-	const train_option *opt;
-	char *values[MAX_VALUES];
-	int n;
-	char origin[PATH_MAX + 16]; /* "--flag" or "FILE:LINE", for messages */
-} dim;
-
-typedef struct {
-	dim dims[MAX_DIMS];
-	int ndims;
-	char output[PATH_MAX];
-	char results_dir[PATH_MAX];
-	int repetitions;
-	double grace_s;
+	sweep_config c;
 	int dry_run;
 	int quiet;
 } sweep;
 
+/* The keys of the runs done. */
 typedef struct {
 	char **keys;
 	size_t n, cap;
 } keyset;
-
-/* ---- a set of strings: the keys of a config file, the runs done ---- */
 
 static int keyset_has(const keyset *k, const char *key)
 {
@@ -90,216 +84,7 @@ static void keyset_free(keyset *k)
 	free(k->keys);
 }
 
-/* ---- options and config file ---- */
-
-/* The plural spellings the study's scripts use. */
-static const char *canonical(const char *key)
-{
-	static const char *const alias[][2] = {{"methods", "method"}, {"batches", "batch"},
-					       {"etas", "eta"},       {"backoffs", "backoff"},
-					       {"placements", "placement"}, {"archs", "arch"},
-					       {"locks", "lock"},     {"seeds", "seed"}};
-	for (size_t i = 0; i < sizeof(alias) / sizeof(alias[0]); i++)
-		if (strcmp(key, alias[i][0]) == 0)
-			return alias[i][1];
-	return key;
-}
-
-static char *trim(char *s)
-{
-	while (*s == ' ' || *s == '\t')
-		s++;
-	char *e = s + strlen(s);
-	while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\n' || e[-1] == '\r'))
-		*--e = '\0';
-	return s;
-}
-
-/* Splits a list on commas; an empty piece is an error. A piece of the form key=value without a
- * ':' continues the previous value, so "exp:base=64,cap=4096,none" is the two backoff specs
- * "exp:base=64,cap=4096" and "none". */
-static int split_values(dim *d, char *list, char *err, size_t errlen)
-{
-	d->n = 0;
-	if (!d->opt->list) {
-		d->values[d->n++] = strdup(trim(list));
-		return 0;
-	}
-	for (char *tok; (tok = strsep(&list, ",")) != NULL;) {
-		tok = trim(tok);
-		if (*tok == '\0') {
-			snprintf(err, errlen, "%s: an empty value in the list (no value, two commas "
-				 "in a row, or one at an end)", d->opt->name);
-			return -1;
-		}
-		if (d->n > 0 && strchr(tok, '=') && !strchr(tok, ':') && strchr(d->values[d->n - 1], ':')) {
-			char *prev = d->values[d->n - 1];
-			size_t len = strlen(prev) + strlen(tok) + 2;
-			char *joined = malloc(len);
-			snprintf(joined, len, "%s,%s", prev, tok);
-			free(prev);
-			d->values[d->n - 1] = joined;
-			continue;
-		}
-		if (d->n == MAX_VALUES) {
-			snprintf(err, errlen, "%s: at most %d values", d->opt->name, MAX_VALUES);
-			return -1;
-		}
-		d->values[d->n++] = strdup(tok);
-	}
-	return 0;
-}
-
-static void free_dim(dim *d)
-{
-	for (int i = 0; i < d->n; i++)
-		free(d->values[i]);
-	d->n = 0;
-}
-
-static int parse_count(const char *key, const char *v, long min, long max, long *out, char *err,
-		       size_t errlen)
-{
-	char *end;
-	long x = strtol(v, &end, 10);
-	if (*v == '\0' || *end != '\0' || x < min || x > max) {
-		snprintf(err, errlen, "%s: '%s' is not an integer in [%ld, %ld]", key, v, min, max);
-		return -1;
-	}
-	*out = x;
-	return 0;
-}
-
-/* The sweep's own keys; 1 if key is one of them, -1 on a bad value. */
-static int set_sweep_key(sweep *s, const char *key, const char *v, char *err, size_t errlen)
-{
-	long n;
-	char *end;
-	if (strcmp(key, "output") == 0 || strcmp(key, "results-dir") == 0) {
-		char *dst = key[0] == 'o' ? s->output : s->results_dir;
-		if (*v == '\0' || strlen(v) >= PATH_MAX) {
-			snprintf(err, errlen, "%s: a path is needed", key);
-			return -1;
-		}
-		snprintf(dst, PATH_MAX, "%s", v);
-		return 1;
-	}
-	if (strcmp(key, "repetitions") == 0) {
-		if (parse_count(key, v, 1, 100000, &n, err, errlen))
-			return -1;
-		s->repetitions = (int)n;
-		return 1;
-	}
-	if (strcmp(key, "grace") == 0) {
-		double g = strtod(v, &end);
-		if (*v == '\0' || *end != '\0' || !(g >= 0 && g <= 1e6)) {
-			snprintf(err, errlen, "grace: '%s' is not a number of seconds in [0, 1e6]", v);
-			return -1;
-		}
-		s->grace_s = g;
-		return 1;
-	}
-	return 0;
-}
-
-/* key = value list, from a flag or a config line; a later one replaces an earlier one. */
-static int set_key(sweep *s, const char *rawkey, char *value, const char *origin, char *err,
-		   size_t errlen)
-{
-	char inner[512];
-	const char *key = canonical(rawkey);
-	int own = set_sweep_key(s, key, trim(value), inner, sizeof inner);
-	if (own != 0) {
-		if (own < 0)
-			snprintf(err, errlen, "%s: %s", origin, inner);
-		return own < 0 ? -1 : 0;
-	}
-	const train_option *opt = train_option_find(key);
-	if (!opt || strcmp(key, "output") == 0 || strcmp(key, "quiet") == 0) {
-		snprintf(err, errlen,
-			 "%s: unknown key '%s' (valid: the options of sgdsync-train --help except output "
-			 "and quiet, and repetitions, grace, output, results-dir)",
-			 origin, rawkey);
-		return -1;
-	}
-	if (strcmp(key, "time-limit") == 0 && strtod(value, NULL) <= 0) {
-		snprintf(err, errlen, "%s: a sweep needs a time limit > 0 (a run is killed at its time "
-			 "limit plus the grace)", origin);
-		return -1;
-	}
-	dim *d = NULL;
-	for (int i = 0; i < s->ndims; i++)
-		if (s->dims[i].opt == opt)
-			d = &s->dims[i];
-	if (!d)
-		d = &s->dims[s->ndims++];
-	free_dim(d);
-	d->opt = opt;
-	snprintf(d->origin, sizeof d->origin, "%s", origin);
-	if (split_values(d, value, inner, sizeof inner) != 0) {
-		snprintf(err, errlen, "%s: %s", origin, inner);
-		return -1;
-	}
-	for (int i = 0; i < d->n; i++) {
-		train_options probe;
-		train_options_default(&probe);
-		if (opt->set(&probe, d->values[i], inner, sizeof inner) != 0) {
-			snprintf(err, errlen, "%s: %s", origin, inner);
-			return -1;
-		}
-	}
-	return 0;
-}
-
-/* One line of a config file: blank, a comment, or key = value, value, ... (each key once). */
-static int config_line(sweep *s, char *line, const char *origin, keyset *seen, char *err,
-		       size_t errlen)
-{
-	char *hash = strchr(line, '#');
-	if (hash)
-		*hash = '\0';
-	char *text = trim(line);
-	if (*text == '\0')
-		return 0;
-	char *eq = strchr(text, '=');
-	if (!eq) {
-		snprintf(err, errlen, "%s: expected 'key = value, value, ...'", origin);
-		return -1;
-	}
-	*eq = '\0';
-	const char *key = trim(text);
-	if (keyset_has(seen, canonical(key))) {
-		snprintf(err, errlen, "%s: key '%s' given twice in this file (one line takes a list: "
-			 "'%s = v1, v2, ...')", origin, key, key);
-		return -1;
-	}
-	keyset_add(seen, canonical(key));
-	return set_key(s, key, eq + 1, origin, err, errlen);
-}
-
-static int read_config(sweep *s, const char *path, char *err, size_t errlen)
-{
-	FILE *f = fopen(path, "r");
-	if (!f) {
-		snprintf(err, errlen, "--config %s: %s", path, strerror(errno));
-		return -1;
-	}
-	char line[4096], origin[PATH_MAX + 16];
-	keyset seen = {0};
-	int lineno = 0, rc = 0;
-	while (rc == 0 && fgets(line, sizeof line, f)) {
-		snprintf(origin, sizeof origin, "%s:%d", path, ++lineno);
-		if (!strchr(line, '\n') && !feof(f)) {
-			snprintf(err, errlen, "%s: line longer than %zu characters", origin, sizeof line - 2);
-			rc = -1;
-		} else {
-			rc = config_line(s, line, origin, &seen, err, errlen);
-		}
-	}
-	keyset_free(&seen);
-	fclose(f);
-	return rc;
-}
+/* ---- options ---- */
 
 static void usage(FILE *f)
 {
@@ -326,8 +111,10 @@ static void usage(FILE *f)
 		"Outcomes: converged, not-converged, diverged (from the run), crashed (the process died:\n"
 		"a signal, or a non-zero exit without a result), timeout (killed at the deadline, or\n"
 		"ended by sgdsync-train's watchdog). Exit status: 0 when every run was recorded, whatever\n"
-		"its outcome; 1 when the output cannot be read or written; 2 for bad options (an\n"
-		"output that is not a sweep file, a --results-dir that is not a directory).\n");
+		"its outcome; 1 when the output or a run's result cannot be read or written (the sweep\n"
+		"stops; the run has no record, so a rerun redoes it); 2 for bad options (an\n"
+		"output that is not a sweep file or that another sweep is writing, a --results-dir\n"
+		"that is not a directory).\n");
 }
 
 /* Flags override the config wherever they stand: a first pass over argv reads the --config
@@ -368,8 +155,8 @@ static int apply_args(sweep *s, int argc, char **argv, enum args_pass pass, char
 			continue;
 		char origin[80];
 		snprintf(origin, sizeof origin, "--%s", key);
-		int rc = is_config ? read_config(s, value, err, errlen)
-				   : set_key(s, key, value, origin, err, errlen);
+		int rc = is_config ? sweep_config_read(&s->c, value, err, errlen)
+				   : sweep_config_set(&s->c, key, value, origin, err, errlen);
 		if (rc != 0)
 			return -1;
 	}
@@ -383,7 +170,7 @@ static int parse_args(sweep *s, int argc, char **argv, char *err, size_t errlen)
 		rc = apply_args(s, argc, argv, FLAGS, err, errlen);
 	if (rc != 0)
 		return rc;
-	if (s->output[0] == '\0') {
+	if (s->c.output[0] == '\0') {
 		snprintf(err, errlen, "--output FILE is required");
 		return -1;
 	}
@@ -392,25 +179,17 @@ static int parse_args(sweep *s, int argc, char **argv, char *err, size_t errlen)
 
 /* ---- the grid ---- */
 
-static size_t grid_size(const sweep *s)
-{
-	size_t n = (size_t)s->repetitions;
-	for (int i = 0; i < s->ndims; i++)
-		n *= (size_t)s->dims[i].n;
-	return n;
-}
-
 /* The index-th configuration (repetition innermost): its options and its values. Returns 1 for
  * a combination train_options_check refuses (a backoff crossed with a method or lock that
  * ignores it), which the sweep skips, with the reason in err. */
-static int grid_options_why(const sweep *s, size_t index, train_options *o, const char **chosen,
-			    int *rep, char *err, size_t errlen)
+static int grid_options_why(const sweep_config *s, size_t index, train_options *o,
+			    const char **chosen, int *rep, char *err, size_t errlen)
 {
 	*rep = (int)(index % (size_t)s->repetitions);
 	index /= (size_t)s->repetitions;
 	train_options_default(o);
 	for (int i = s->ndims - 1; i >= 0; i--) {
-		const dim *d = &s->dims[i];
+		const sweep_dim *d = &s->dims[i];
 		chosen[i] = d->values[index % (size_t)d->n];
 		index /= (size_t)d->n;
 		if (d->opt->set(o, chosen[i], err, errlen) != 0)
@@ -419,26 +198,49 @@ static int grid_options_why(const sweep *s, size_t index, train_options *o, cons
 	return train_options_check(o, err, errlen) != 0;
 }
 
-static int grid_options(const sweep *s, size_t index, train_options *o, const char **chosen,
+static int grid_options(const sweep_config *s, size_t index, train_options *o, const char **chosen,
 			int *rep)
 {
 	char err[512];
 	return grid_options_why(s, index, o, chosen, rep, err, sizeof err);
 }
 
-/* How many configurations the grid skips; the first one's reason in err. */
-static size_t grid_refused(const sweep *s, char *err, size_t errlen)
+/* How many of the total configurations the grid skips; the first one's reason in err. */
+static size_t grid_refused(const sweep_config *s, size_t total, char *err, size_t errlen)
 {
-	size_t refused = 0, total = grid_size(s);
+	size_t refused = 0;
 	char why[512];
 	for (size_t i = 0; i < total; i++) {
 		train_options o;
-		const char *chosen[MAX_DIMS];
+		const char *chosen[SWEEP_CONFIG_MAX_DIMS];
 		int rep;
 		if (grid_options_why(s, i, &o, chosen, &rep, why, sizeof why) == 1 && refused++ == 0)
 			snprintf(err, errlen, "%s", why);
 	}
 	return refused;
+}
+
+/* Every run's budget fits in memory (train_options_check_budget), checked before any runs. */
+static int check_budgets(const sweep_config *s, size_t total, char *err, size_t errlen)
+{
+	char why[1024];
+	for (size_t i = 0; i < total; i += (size_t)s->repetitions) {
+		train_options o;
+		const char *chosen[SWEEP_CONFIG_MAX_DIMS];
+		int rep;
+		if (grid_options(s, i, &o, chosen, &rep) != 0)
+			continue; /* skipped, never run */
+		if (train_options_check_budget(&o, why, sizeof why) == 0)
+			continue;
+		int at = snprintf(err, errlen, "run %zu of the grid (", i + 1);
+		for (int d = 0; d < s->ndims && at >= 0 && (size_t)at < errlen; d++)
+			at += snprintf(err + at, errlen - (size_t)at, "%s--%s=%s", d ? " " : "",
+				       s->dims[d].opt->name, chosen[d]);
+		if (at >= 0 && (size_t)at < errlen)
+			snprintf(err + at, errlen - (size_t)at, "): %s", why);
+		return -1;
+	}
+	return 0;
 }
 
 static uint64_t fnv1a(const char *text)
@@ -519,13 +321,17 @@ static int cut_torn_line(const char *path, size_t at, int lineno, int dry_run, c
 	return EXIT_FAILED;
 }
 
-/* Collects the keys recorded in path, skipping blank lines. A last line without its newline that
- * begins like a record was torn mid-write: it is cut off (with --dry-run, only reported). A file
- * with any other line is not a sweep file and is left as it is (EXIT_USAGE). */
-static int read_done(const char *path, int dry_run, keyset *done, char *err, size_t errlen)
+/* Collects the keys recorded in path, skipping blank lines. A last line without its newline is
+ * kept if it is a whole record (*unterminated is set: the next append must begin with the
+ * newline); if it only begins like one it was torn mid-write and is cut off (with --dry-run,
+ * only reported). A file with any other line is not a sweep file and is left as it is
+ * (EXIT_USAGE). */
+static int read_done(const char *path, int dry_run, keyset *done, int *unterminated, char *err,
+		     size_t errlen)
 {
 	size_t len;
 	char *text = slurp(path, &len);
+	*unterminated = 0;
 	if (!text) {
 		if (errno == ENOENT)
 			return 0;
@@ -540,9 +346,11 @@ static int read_done(const char *path, int dry_run, keyset *done, char *err, siz
 		char *line = text + pos;
 		text[end] = '\0'; /* slurp's terminator for the last line */
 		lineno++;
-		if (!nl && is_torn_record(line, end - pos)) {
+		if (is_blank(line) || add_record_key(line, done) == 0) {
+			*unterminated = !nl && !is_blank(line);
+		} else if (!nl && is_torn_record(line, end - pos)) {
 			torn_at = pos;
-		} else if (!is_blank(line) && add_record_key(line, done) != 0) {
+		} else {
 			snprintf(err, errlen, "%s: line %d is not a sgdsync-sweep record: not a sweep "
 				 "file, left as it is (choose another --output)", path, lineno);
 			rc = EXIT_USAGE;
@@ -553,6 +361,15 @@ static int read_done(const char *path, int dry_run, keyset *done, char *err, siz
 		rc = cut_torn_line(path, torn_at, lineno, dry_run, err, errlen);
 	free(text);
 	return rc;
+}
+
+/* The newline a whole last record lacks, so that the next record begins a line. */
+static int end_last_line(int fd, const char *path, char *err, size_t errlen)
+{
+	if (write(fd, "\n", 1) == 1 && fsync(fd) == 0)
+		return 0;
+	snprintf(err, errlen, "%s: ending its last line: %s", path, strerror(errno));
+	return EXIT_FAILED;
 }
 
 /* One write() of the whole line, then fsync; a short write is cut away again. */
@@ -576,6 +393,69 @@ static int append_record(int fd, const cJSON *rec, char *err, size_t errlen)
 	return -1;
 }
 
+/* ---- the output's lock: one sweep at a time on an output ---- */
+
+/* The sweep holding the lock says who it is in FILE.lock, for the message of a second one; the
+ * lock itself is flock on the output (released when its holder dies, whatever FILE.lock says). */
+static void lock_info_path(const char *output, char *path, size_t len)
+{
+	snprintf(path, len, "%s.lock", output);
+}
+
+static void lock_holder(const char *output, char *who, size_t len)
+{
+	char path[PATH_MAX + 8];
+	lock_info_path(output, path, sizeof path);
+	size_t n = 0;
+	char *text = slurp(path, &n);
+	if (text && n > 0 && text[n - 1] == '\n')
+		text[n - 1] = '\0';
+	snprintf(who, len, "%s", text && *text ? text : "a sweep that has not said who it is");
+	free(text);
+}
+
+/* Opens the output for appending and locks it; -1 with a message (EXIT_USAGE in *rc when
+ * another sweep holds it). */
+static int open_locked(const char *output, int *rc, char *err, size_t errlen)
+{
+	int fd = open(output, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		snprintf(err, errlen, "%s: %s", output, strerror(errno));
+		*rc = EXIT_FAILED;
+		return -1;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		char who[256];
+		int busy = errno == EWOULDBLOCK;
+		if (busy)
+			lock_holder(output, who, sizeof who);
+		snprintf(err, errlen, busy ? "output %s is in use by %s" : "locking %s: %s", output,
+			 busy ? who : strerror(errno));
+		*rc = busy ? EXIT_USAGE : EXIT_FAILED;
+		close(fd);
+		return -1;
+	}
+	char path[PATH_MAX + 8], date[32];
+	time_t now = time(NULL);
+	strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+	lock_info_path(output, path, sizeof path);
+	FILE *f = fopen(path, "w");
+	if (f) {
+		fprintf(f, "sweep pid %d (started %s)\n", (int)getpid(), date);
+		fclose(f);
+	}
+	return fd;
+}
+
+/* Unlinks FILE.lock before the lock goes, so that it never erases the next holder's. */
+static void close_locked(const char *output, int fd)
+{
+	char path[PATH_MAX + 8];
+	lock_info_path(output, path, sizeof path);
+	unlink(path);
+	close(fd);
+}
+
 /* ---- one run ---- */
 
 typedef struct {
@@ -594,7 +474,7 @@ static double now_s(void)
 }
 
 /* argv for the child: the sweep's values as --name=value, then the output and --quiet. */
-static char **child_argv(const sweep *s, const char *train_path, const char **chosen,
+static char **child_argv(const sweep_config *s, const char *train_path, const char **chosen,
 			 const char *json_path)
 {
 	char **argv = calloc((size_t)s->ndims + 5, sizeof(*argv));
@@ -689,7 +569,33 @@ static void run_child(char **argv, int log_fd, double deadline_s, const char *js
 		end->outcome = "crashed";
 }
 
-static cJSON *record_json(const char *key, cJSON *config, int rep, run_end *end)
+/* The environment of a run that left no result (a result carries its own): the counters opened
+ * as the run opens them, so that it is the environment of the runs that completed. What
+ * counters_open says on stderr goes to the log, beside what the run said. */
+static cJSON *run_environment(const train_options *o, char **argv, int log_fd)
+{
+	char err[512];
+	int saved = dup(STDERR_FILENO);
+	fflush(stderr);
+	dup2(log_fd, STDERR_FILENO);
+	int opened = counters_open(o->counters, err, sizeof err) == 0;
+	fflush(stderr);
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+	int argc = 0;
+	while (argv[argc])
+		argc++;
+	env_options eo = {.pinning = o->pinning, .memory = o->memory,
+			  .openblas_config = blas_config(), .blas_core = blas_core_get(),
+			  .argc = argc, .argv = argv};
+	cJSON *env = env_json(&eo);
+	if (opened)
+		counters_close();
+	return env;
+}
+
+/* The record owns config, env (NULL when the run left its result) and end->result. */
+static cJSON *record_json(const char *key, cJSON *config, int rep, run_end *end, cJSON *env)
 {
 	cJSON *r = cJSON_CreateObject();
 	cJSON_AddStringToObject(r, "format", "sgdsync-sweep");
@@ -718,8 +624,34 @@ static cJSON *record_json(const char *key, cJSON *config, int rep, run_end *end)
 		cJSON_AddItemToObject(r, "result", end->result);
 	else
 		cJSON_AddNullToObject(r, "result");
-	end->result = NULL; /* the record owns it */
+	end->result = NULL;
+	if (env)
+		cJSON_AddItemToObject(r, "environment", env);
 	return r;
+}
+
+/* An unwritable result is the sweep's I/O failure, not an outcome of the run: 1 with a message
+ * when a run that ended by itself left no result because its JSON could not be written (its
+ * folder is unwritable now, or sgdsync-train said so), or exited 0 without one. The run gets
+ * no record, so that a resume redoes it. */
+static int result_lost(const run_end *end, const char *json_path, char *err, size_t errlen)
+{
+	char why[PATH_MAX + 128];
+	if (end->result || end->signal || strcmp(end->outcome, "timeout") == 0)
+		return 0;
+	if (jsonfile_check_writable(json_path, why, sizeof why) != 0) {
+		snprintf(err, errlen, "the run's result is lost: %s", why);
+		return 1;
+	}
+	if (end->exit_status == CHILD_UNWRITTEN_STATUS) {
+		snprintf(err, errlen, "the run could not write its result to %s (exit %d; its message "
+			 "is in the sweep's .log)", json_path, CHILD_UNWRITTEN_STATUS);
+		return 1;
+	}
+	if (end->exit_status != 0)
+		return 0;
+	snprintf(err, errlen, "the run exited 0 but %s holds no sgdsync-train result", json_path);
+	return 1;
 }
 
 /* ---- progress ---- */
@@ -753,12 +685,18 @@ static void progress_draw(void *arg, double running_s)
 	fflush(stderr);
 }
 
+/* Clears the bar's line for a message. */
+static void progress_clear(const progress *p)
+{
+	if (p->tty && !p->quiet)
+		fprintf(stderr, "\r\033[K");
+}
+
 static void progress_line(progress *p, const char *key, const run_end *end)
 {
 	if (p->quiet)
 		return;
-	if (p->tty)
-		fprintf(stderr, "\r\033[K");
+	progress_clear(p);
 	fprintf(stderr, "sgdsync-sweep: %zu/%zu %s: %s (%.1f s)\n", p->done_before + p->finished,
 		p->total, key, end->outcome, end->wall_s);
 }
@@ -793,7 +731,7 @@ static int make_results_dir(const char *dir)
 	return 0;
 }
 
-static void json_path_for(const sweep *s, const char *key, char *path, size_t len)
+static void json_path_for(const sweep_config *s, const char *key, char *path, size_t len)
 {
 	if (s->results_dir[0])
 		snprintf(path, len, "%s/%s.json", s->results_dir, key);
@@ -801,73 +739,97 @@ static void json_path_for(const sweep *s, const char *key, char *path, size_t le
 		snprintf(path, len, "%s.run-%d.json", s->output, (int)getpid());
 }
 
-static int run_sweep(sweep *s, const char *train_path, keyset *done)
+/* Runs one configuration (config: its JSON, owned) and appends its record to fd; EXIT_FAILED
+ * after a message when its result or its record cannot be written. */
+static int run_and_record(const sweep_config *s, const char *train_path, int fd, int log_fd,
+			  const train_options *o, const char **chosen, cJSON *config, int rep,
+			  const char *key, progress *p)
 {
-	char err[2 * PATH_MAX], log_path[PATH_MAX + 8];
-	int fd = open(s->output, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
-	snprintf(log_path, sizeof log_path, "%s.log", s->output);
-	int log_fd = open(log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
-	if (fd < 0 || log_fd < 0) {
-		fprintf(stderr, "sgdsync-sweep: %s: %s\n", fd < 0 ? s->output : log_path, strerror(errno));
+	char err[2 * PATH_MAX], json_path[PATH_MAX + 300];
+	json_path_for(s, key, json_path, sizeof json_path);
+	if (jsonfile_check_writable(json_path, err, sizeof err) != 0) {
+		progress_clear(p);
+		fprintf(stderr, "sgdsync-sweep: %s: not run: %s\n", key, err);
+		cJSON_Delete(config);
 		return EXIT_FAILED;
 	}
-	size_t grid = grid_size(s);
-	progress p = {.tty = isatty(STDERR_FILENO), .quiet = s->quiet,
-		      .total = grid - grid_refused(s, err, sizeof err)};
+	char **argv = child_argv(s, train_path, chosen, json_path);
+	dprintf(log_fd, "=== %s:", key);
+	for (int a = 0; argv[a]; a++)
+		dprintf(log_fd, " %s", argv[a]);
+	dprintf(log_fd, "\n");
+	p->current = key;
+	run_end end;
+	double deadline = o->time_limit_s > 0 ? o->time_limit_s + s->grace_s : 0;
+	run_child(argv, log_fd, deadline, json_path, progress_draw, p, &end);
+	cJSON *env = end.result ? NULL : run_environment(o, argv, log_fd);
+	free_argv(argv);
+	if (!s->results_dir[0])
+		unlink(json_path);
+	if (result_lost(&end, json_path, err, sizeof err)) {
+		progress_clear(p);
+		fprintf(stderr, "sgdsync-sweep: %s: not recorded: %s\n", key, err);
+		cJSON_Delete(env);
+		cJSON_Delete(config);
+		return EXIT_FAILED;
+	}
+	p->finished++;
+	p->ran++;
+	p->ran_s += end.wall_s;
+	progress_line(p, key, &end);
+	cJSON *rec = record_json(key, config, rep, &end, env);
+	int rc = append_record(fd, rec, err, sizeof err);
+	cJSON_Delete(rec);
+	if (rc != 0)
+		fprintf(stderr, "sgdsync-sweep: %s: %s\n", s->output, err);
+	return rc != 0 ? EXIT_FAILED : 0;
+}
+
+/* Runs what is not done yet, appending to fd (the locked output). */
+static int run_sweep(const sweep *sw, int fd, size_t total, const char *train_path, keyset *done)
+{
+	const sweep_config *s = &sw->c;
+	char log_path[PATH_MAX + 8];
+	snprintf(log_path, sizeof log_path, "%s.log", s->output);
+	int log_fd = open(log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+	if (log_fd < 0) {
+		fprintf(stderr, "sgdsync-sweep: %s: %s\n", log_path, strerror(errno));
+		return EXIT_FAILED;
+	}
+	char err[512];
+	progress p = {.tty = isatty(STDERR_FILENO), .quiet = sw->quiet,
+		      .total = total - grid_refused(s, total, err, sizeof err)};
 	int rc = 0;
-	for (size_t i = 0; i < grid && rc == 0; i++) {
+	for (size_t i = 0; i < total && rc == 0; i++) {
 		train_options o;
-		const char *chosen[MAX_DIMS];
+		const char *chosen[SWEEP_CONFIG_MAX_DIMS];
 		int rep;
 		if (grid_options(s, i, &o, chosen, &rep) != 0)
 			continue;
 		cJSON *config = train_options_config_json(&o, o.epochs, o.steps_per_epoch);
-		char key[256], json_path[PATH_MAX + 300];
+		char key[256];
 		make_key(&o, config, rep, key, sizeof key);
 		if (keyset_has(done, key)) {
 			p.done_before++;
 			cJSON_Delete(config);
 			continue;
 		}
-		json_path_for(s, key, json_path, sizeof json_path);
-		char **argv = child_argv(s, train_path, chosen, json_path);
-		dprintf(log_fd, "=== %s:", key);
-		for (int a = 0; argv[a]; a++)
-			dprintf(log_fd, " %s", argv[a]);
-		dprintf(log_fd, "\n");
-		p.current = key;
-		run_end end;
-		double deadline = o.time_limit_s > 0 ? o.time_limit_s + s->grace_s : 0;
-		run_child(argv, log_fd, deadline, json_path, progress_draw, &p, &end);
-		free_argv(argv);
-		if (!s->results_dir[0])
-			unlink(json_path);
-		p.finished++;
-		p.ran++;
-		p.ran_s += end.wall_s;
-		progress_line(&p, key, &end);
-		cJSON *rec = record_json(key, config, rep, &end);
-		if (append_record(fd, rec, err, sizeof err) != 0) {
-			fprintf(stderr, "sgdsync-sweep: %s: %s\n", s->output, err);
-			rc = EXIT_FAILED;
-		}
-		cJSON_Delete(rec);
+		rc = run_and_record(s, train_path, fd, log_fd, &o, chosen, config, rep, key, &p);
 		keyset_add(done, key);
 	}
-	if (rc == 0 && !s->quiet)
+	if (rc == 0 && !sw->quiet)
 		fprintf(stderr, "sgdsync-sweep: %zu runs recorded in %s (%zu this time, %zu before)\n",
 			p.done_before + p.finished, s->output, p.finished, p.done_before);
-	close(fd);
 	close(log_fd);
 	return rc;
 }
 
-static void dry_run(const sweep *s, const char *train_path, const keyset *done)
+static void dry_run(const sweep_config *s, size_t total, const char *train_path,
+		    const keyset *done)
 {
-	size_t total = grid_size(s);
 	for (size_t i = 0; i < total; i++) {
 		train_options o;
-		const char *chosen[MAX_DIMS];
+		const char *chosen[SWEEP_CONFIG_MAX_DIMS];
 		int rep;
 		if (grid_options(s, i, &o, chosen, &rep) != 0)
 			continue;
@@ -884,46 +846,59 @@ static void dry_run(const sweep *s, const char *train_path, const keyset *done)
 
 int main(int argc, char **argv)
 {
-	static sweep s = {.repetitions = 1, .grace_s = 120};
+	static sweep s;
 	char err[2 * PATH_MAX], train_path[PATH_MAX + 32];
+	size_t total = 0;
+	sweep_config_init(&s.c);
 	int rc = parse_args(&s, argc, argv, err, sizeof err);
 	if (rc == 1) {
 		usage(stdout);
 		return 0;
 	}
+	if (rc == 0)
+		rc = sweep_config_grid_size(&s.c, &total, err, sizeof err);
+	if (rc == 0)
+		rc = check_budgets(&s.c, total, err, sizeof err);
 	if (rc != 0) {
 		fprintf(stderr, "sgdsync-sweep: %s\n", err);
+		sweep_config_free(&s.c);
 		return EXIT_USAGE;
 	}
-	size_t refused = grid_refused(&s, err, sizeof err);
-	if (refused == grid_size(&s)) {
+	size_t refused = grid_refused(&s.c, total, err, sizeof err);
+	if (refused == total) {
 		fprintf(stderr, "sgdsync-sweep: every configuration is refused: %s\n", err);
+		sweep_config_free(&s.c);
 		return EXIT_USAGE;
 	}
 	if (refused)
 		fprintf(stderr, "sgdsync-sweep: skipping %zu of %zu configurations whose backoff has no "
 				"effect; the first: %s\n",
-			refused, grid_size(&s), err);
+			refused, total, err);
 	if (find_train(train_path, sizeof train_path) != 0) {
 		fprintf(stderr, "sgdsync-sweep: cannot find sgdsync-train beside this program (%s)\n",
 			train_path);
 		return EXIT_FAILED;
 	}
-	rc = s.results_dir[0] && !s.dry_run ? make_results_dir(s.results_dir) : 0;
+	rc = s.c.results_dir[0] && !s.dry_run ? make_results_dir(s.c.results_dir) : 0;
 	if (rc != 0)
 		return rc;
+	/* Locked before it is read: what a resume skips or cuts is no other sweep's. */
+	int fd = s.dry_run ? -1 : open_locked(s.c.output, &rc, err, sizeof err);
 	keyset done = {0};
-	rc = read_done(s.output, s.dry_run, &done, err, sizeof err);
-	if (rc != 0) {
+	int unterminated = 0;
+	if (rc == 0)
+		rc = read_done(s.c.output, s.dry_run, &done, &unterminated, err, sizeof err);
+	if (rc == 0 && unterminated && !s.dry_run)
+		rc = end_last_line(fd, s.c.output, err, sizeof err);
+	if (rc != 0)
 		fprintf(stderr, "sgdsync-sweep: %s\n", err);
-		return rc;
-	}
-	if (s.dry_run)
-		dry_run(&s, train_path, &done);
+	else if (s.dry_run)
+		dry_run(&s.c, total, train_path, &done);
 	else
-		rc = run_sweep(&s, train_path, &done);
+		rc = run_sweep(&s, fd, total, train_path, &done);
+	if (fd >= 0)
+		close_locked(s.c.output, fd);
 	keyset_free(&done);
-	for (int i = 0; i < s.ndims; i++)
-		free_dim(&s.dims[i]);
+	sweep_config_free(&s.c);
 	return rc;
 }

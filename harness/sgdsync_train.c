@@ -21,9 +21,8 @@
 
 #define EXIT_RUN_FAILED 1
 #define EXIT_USAGE 2
+#define EXIT_RESULT_UNWRITTEN 3 /* the run completed, its result could not be written */
 #define EXIT_WATCHDOG 124
-#define SYNTHETIC_EXAMPLES 6000
-#define SYNTHETIC_HELD_OUT 1000
 
 enum { SLOT_READ, SLOT_GRADIENT, SLOT_APPLY, SLOTS };
 static const char *const slot_names[SLOTS] = {"read", "gradient", "apply"};
@@ -235,11 +234,11 @@ static int load_data(const train_options *o, run_data *d, char *err, size_t errl
 {
 	memset(d, 0, sizeof(*d));
 	if (strcmp(o->data, "synthetic") == 0) {
-		if (dataset_synthetic(&d->all, SYNTHETIC_EXAMPLES, 28, 28, 10, o->seed) != 0) {
+		if (dataset_synthetic(&d->all, TRAIN_SYNTHETIC_EXAMPLES, 28, 28, 10, o->seed) != 0) {
 			snprintf(err, errlen, "out of memory for the synthetic data");
 			return -1;
 		}
-		train_split_holdout(&d->all, SYNTHETIC_HELD_OUT, &d->train, &d->test);
+		train_split_holdout(&d->all, TRAIN_SYNTHETIC_HELD_OUT, &d->train, &d->test);
 		d->split = 1;
 		return 0;
 	}
@@ -512,7 +511,7 @@ static int train_and_report(const train_options *o, const net *n, const run_data
 	pin_self(o->pinning, 0);
 	train_config c = make_config(o, n, d, &x);
 	train_result r;
-	int rc = train_run(&c, &r, err, sizeof err);
+	int rc = train_run(&c, &r, err, sizeof err), status = EXIT_RUN_FAILED;
 	if (x.progress)
 		fprintf(stderr, "\r\033[K");
 	if (rc != 0) {
@@ -521,6 +520,8 @@ static int train_and_report(const train_options *o, const net *n, const run_data
 	} else {
 		cJSON *doc = result_json(&x, &r, argc, argv);
 		rc = doc ? write_result(o, doc) : -1;
+		if (doc)
+			status = EXIT_RESULT_UNWRITTEN;
 		cJSON_Delete(doc);
 		if (rc == 0 && !o->quiet)
 			fprintf(stderr, "sgdsync-train: %s%s%s; %llu updates in %.2f s (%.0f updates/s)\n",
@@ -532,7 +533,7 @@ static int train_and_report(const train_options *o, const net *n, const run_data
 	free(x.totals);
 	cJSON_Delete(x.placed);
 	placement_memory_destroy(x.memory);
-	return rc == 0 ? 0 : EXIT_RUN_FAILED;
+	return rc == 0 ? 0 : status;
 }
 
 int main(int argc, char **argv)
@@ -546,6 +547,10 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (rc != 0) {
+		fprintf(stderr, "sgdsync-train: %s\n", err);
+		return EXIT_USAGE;
+	}
+	if (train_options_check_budget(&o, err, sizeof err) != 0) {
 		fprintf(stderr, "sgdsync-train: %s\n", err);
 		return EXIT_USAGE;
 	}

@@ -7,7 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include "workloads/dataset.h"
 #include "workloads/net.h"
 
 /* ---- values ---- */
@@ -450,9 +452,44 @@ void train_options_usage(FILE *f, const char *program)
 	}
 	fprintf(f, "  %-26s this text\n\n", "--help");
 	fprintf(f, "Exit status: 0 when the run completed, whatever its outcome (converged, not-converged,\n"
-		   "diverged: see \"outcome\" in the JSON); 1 when it could not run or its result could not\n"
-		   "be written (unreadable data, out of memory); 2 for a bad option; 124 when the run did\n"
-		   "not finish within twice its time limit plus 60 s (a watchdog ends it).\n");
+		   "diverged: see \"outcome\" in the JSON); 1 when it could not run (unreadable data, out\n"
+		   "of memory); 2 for a bad option; 3 when it ran but its result could not be written; 124\n"
+		   "when the run did not finish within twice its time limit plus 60 s (a watchdog ends it).\n");
+}
+
+/* The training examples the run will have; -1 when its data cannot be read. */
+static int train_examples(const train_options *o, size_t *count)
+{
+	char err[512];
+	if (strcmp(o->data, "synthetic") == 0) {
+		*count = TRAIN_SYNTHETIC_EXAMPLES - TRAIN_SYNTHETIC_HELD_OUT;
+		return 0;
+	}
+	const char *dir = strcmp(o->data, "fashion-mnist") == 0 ? DATASET_FASHION_MNIST_DIR : o->data;
+	return dataset_idx_count(dir, "train", count, err, sizeof err);
+}
+
+int train_options_check_budget(const train_options *o, char *err, size_t errlen)
+{
+	size_t examples;
+	uint64_t spe, nepochs;
+	if (train_examples(o, &examples) != 0)
+		return 0;
+	train_budget(o->epochs, o->steps, o->steps_per_epoch, o->batch, examples, &spe, &nepochs);
+	size_t per_epoch = train_bytes_per_epoch(o->threads);
+	double need = (double)nepochs * (double)per_epoch;
+	double limit = (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGESIZE) / 2;
+	if (need <= limit)
+		return 0;
+	snprintf(err, errlen,
+		 "--%s %llu at %llu updates per epoch is %llu epochs, whose bookkeeping takes %.3g GB "
+		 "(%zu bytes per epoch at %d threads), over the limit of %.3g GB (half this machine's "
+		 "memory): give fewer %s",
+		 o->steps ? "steps" : "epochs",
+		 (unsigned long long)(o->steps ? o->steps : o->epochs), (unsigned long long)spe,
+		 (unsigned long long)nepochs, need / 1e9, per_epoch, o->threads, limit / 1e9,
+		 o->steps ? "--steps or more --steps-per-epoch" : "--epochs or --threads");
+	return -1;
 }
 
 static void add_text(cJSON *c, const char *key, const char *text)

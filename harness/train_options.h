@@ -17,6 +17,10 @@
 #include "workloads/stepsize.h"
 #include "workloads/train.h"
 
+/* --data synthetic: examples generated, of which the last are held out. */
+#define TRAIN_SYNTHETIC_EXAMPLES 6000
+#define TRAIN_SYNTHETIC_HELD_OUT 1000
+
 typedef struct {
 	model_method method;
 	int threads;
@@ -70,6 +74,13 @@ int train_options_check(const train_options *o, char *err, size_t errlen);
  * Returns 0, 1 when --help was asked (nothing else is parsed), or -1 with a message in err. */
 int train_options_parse(train_options *o, int argc, char *const *argv, char *err, size_t errlen);
 void train_options_usage(FILE *f, const char *program);
+
+/* Whether the run's budget fits: the engine keeps train_bytes_per_epoch (workloads/train.h) per
+ * epoch of the budget, and more than half this machine's memory is refused (-1, the message
+ * names the options, the memory and the limit). The epochs come from the training set's size
+ * (a directory's labels header) unless --steps-per-epoch fixes them; data that cannot be read
+ * passes here and fails where the run loads it. */
+int train_options_check_budget(const train_options *o, char *err, size_t errlen);
 
 /* The "config" object of formats §3; epochs and steps_per_epoch as the run resolves them
  * (0 for "not known yet": the sweep, before the data is loaded, passes the options' values). */

@@ -197,6 +197,19 @@ out:
 	return rc;
 }
 
+int dataset_idx_count(const char *dir, const char *split, size_t *count, char *err, size_t errlen)
+{
+	idx_file labels;
+	uint32_t dims[1];
+	if (idx_open(&labels, dir, split, "labels-idx1-ubyte", err, errlen))
+		return -1;
+	int rc = idx_header(&labels, IDX_LABELS_MAGIC, dims, 1);
+	idx_close(&labels);
+	if (rc == 0)
+		*count = dims[0];
+	return rc;
+}
+
 /* Class prototypes: a shared background plus a class-specific +-SIGNAL pattern. An example
  * blends its class's prototype with a random other class's (up to BLEND of it), adds pixel
  * noise, and keeps its label except for LABEL_NOISE of them, relabelled at random. So classes

@@ -22,6 +22,9 @@ typedef struct {
 /* split: "train" or "t10k". Reads DIR/SPLIT-images-idx3-ubyte[.gz] and the labels beside it.
  * Returns -1 with a message naming the file and the problem in err. */
 int dataset_load_idx(dataset *d, const char *dir, const char *split, char *err, size_t errlen);
+/* The number of examples of split in DIR, from its labels file's header alone (cheap: the run's
+ * budget is checked before the data is loaded). -1 with a message as dataset_load_idx's. */
+int dataset_idx_count(const char *dir, const char *split, size_t *count, char *err, size_t errlen);
 /* count examples of rows x cols pixels, `classes` separable-with-noise clusters, from seed. */
 int dataset_synthetic(dataset *d, size_t count, int rows, int cols, int classes, uint64_t seed);
 void dataset_free(dataset *d);

@@ -687,15 +687,29 @@ static int check_config(const train_config *c, char *err, size_t errlen)
 	return bad ? -1 : 0;
 }
 
+void train_budget(uint64_t epochs, uint64_t max_steps, uint64_t steps_per_epoch, int batch,
+		  size_t examples, uint64_t *spe, uint64_t *nepochs)
+{
+	*spe = steps_per_epoch ? steps_per_epoch : examples / (size_t)batch;
+	if (*spe == 0)
+		*spe = 1;
+	*nepochs = max_steps ? (max_steps + *spe - 1) / *spe : epochs;
+}
+
+size_t train_bytes_per_epoch(int workers)
+{
+	/* A slice per epoch at least (fewer epochs than TRAIN_CURVE_POINTS get more, a bounded few). */
+	size_t per_slice = ((size_t)workers + 1) * sizeof(loss_acc) + sizeof(uint64_t);
+	return per_slice + sizeof(uint8_t) + sizeof(train_epoch);
+}
+
 static int setup(trainer *t, const train_config *c, net_ws *ws, char *err, size_t errlen)
 {
 	t->cfg = c;
 	t->nparams = net_param_count(c->net);
-	t->spe = c->steps_per_epoch ? c->steps_per_epoch : c->train->count / (size_t)c->batch;
-	if (t->spe == 0)
-		t->spe = 1;
+	train_budget(c->epochs, c->max_steps, c->steps_per_epoch, c->batch, c->train->count, &t->spe,
+		     &t->nepochs);
 	t->total = c->max_steps ? c->max_steps : c->epochs * t->spe;
-	t->nepochs = (t->total + t->spe - 1) / t->spe;
 	uint64_t want = (TRAIN_CURVE_POINTS + t->nepochs - 1) / t->nepochs;
 	t->per_epoch = want < t->spe ? want : t->spe;
 	t->nslices = slice_of(t, t->total - 1) + 1;

@@ -179,6 +179,16 @@ const char *train_outcome_name(train_outcome o);
  * targets 0.5 and 0.25, seed 1; net and data unset. */
 train_config train_config_default(model_method method, int workers);
 
+/* The budget as train_run works it out: numbered updates per epoch (steps_per_epoch, or
+ * examples / batch, at least 1) and the epochs they make (epochs, or max_steps of them when
+ * not 0, the last epoch maybe shorter). */
+void train_budget(uint64_t epochs, uint64_t max_steps, uint64_t steps_per_epoch, int batch,
+		  size_t examples, uint64_t *spe, uint64_t *nepochs);
+/* The engine's memory per epoch of the budget with `workers` workers: per-slice losses (one
+ * accumulator per worker and one for the run), slice end times, snapshot flags and the
+ * epoch's row of the result. A run of E epochs takes E times this. */
+size_t train_bytes_per_epoch(int workers);
+
 /* Runs the training. Returns -1 with a message in err for a config or setup error (nothing
  * ran); 0 otherwise, with every outcome, divergence included, in *res. */
 int train_run(const train_config *cfg, train_result *res, char *err, size_t errlen);

@@ -286,6 +286,8 @@ def _add_sweep(ds, source, rec):
         check_format("sgdsync-train", result.get("version"))
         validate("train", result, "result")
         env = _train_env(ds, source, result)
+    elif "environment" in rec:  # a crashed or timed-out run, recorded by a newer sweep
+        env = _train_env(ds, source, rec)
     detail = result.get("outcome_detail", "") if result else ""
     if rec["signal"] is not None:
         detail = (detail + f" (signal {rec['signal']})").strip()

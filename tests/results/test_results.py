@@ -441,6 +441,19 @@ def sweep_matches_run_files(out):
     check(row is not None and row[7:9] == ["3", "3"], f"the same three runs on both sides: {row}")
     ds = load_results(d)
     check([r.config["steps_per_epoch"] for r in ds.runs] == [58] * 4, "the crashed run takes the resolved config")
+    crashed_env_is_its_machine(out, recs)
+
+
+def crashed_env_is_its_machine(out, recs):
+    """A crashed record that carries the environment (sgdsync-sweep writes it where result is
+    null) is placed on that machine; one without stays on none."""
+    with_env = dict(crashed(recs[0], 3), environment=recs[0]["result"]["environment"])
+    d = os.path.join(out, "crashed-env")
+    write_input(os.path.join(d, "sweep.jsonl"), [recs[0], with_env, crashed(recs[0], 4)], lines=True)
+    ds = load_results(d)
+    envs = {r.repetition: r.env for r in ds.runs}
+    check(envs[3] is not None and envs[3] == envs[recs[0]["repetition"]] and envs[4] is None,
+          f"the crashed run's environment is the completed run's: {envs}")
 
 
 def case_units(out):

@@ -121,6 +121,9 @@ static void check_valid(int gz)
 	write_pair(&img, &lab, gz);
 	CHECK(dataset_load_idx(&d, dir, "train", err, sizeof(err)) == 0, "valid (gz %d): %s", gz,
 	      err);
+	size_t count = 0;
+	CHECK(dataset_idx_count(dir, "train", &count, err, sizeof(err)) == 0 && count == COUNT,
+	      "the labels header counts %zu (gz %d): %s", count, gz, err);
 	CHECK(d.count == COUNT && d.rows == ROWS && d.cols == COLS && d.features == ROWS * COLS,
 	      "shape %zu x %dx%d", d.count, d.rows, d.cols);
 	CHECK(d.classes == 5, "classes %d, the largest label is 4", d.classes);
@@ -226,6 +229,9 @@ static void check_missing(void)
 	path_of(path, sizeof(path), "train-labels-idx1-ubyte");
 	CHECK(dataset_load_idx(&d, dir, "train", err, sizeof(err)) == -1, "no labels loaded");
 	CHECK(strstr(err, path) && strstr(err, "no such file"), "missing labels: '%s'", err);
+	size_t count;
+	CHECK(dataset_idx_count(dir, "train", &count, err, sizeof(err)) == -1 && strstr(err, path),
+	      "no labels to count: '%s'", err);
 	path_of(path, sizeof(path), "train-labels-idx1-ubyte");
 	CHECK(mkdir(path, 0700) == 0, "mkdir %s", path);
 	CHECK(dataset_load_idx(&d, dir, "train", err, sizeof(err)) == -1, "directory loaded");

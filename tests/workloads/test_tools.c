@@ -7,6 +7,7 @@
 
 #include <signal.h>
 #include <stdint.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -95,6 +96,32 @@ static void test_bad_options(void)
 		defaults++;
 	CHECK(defaults >= 22, "--help gives every default (%d)", defaults);
 	free(text);
+}
+
+/* A budget whose per-epoch bookkeeping exceeds half the machine's memory is refused before
+ * anything runs, by both tools (2^40 epochs of about 100 bytes: 110 TB; it failed to allocate
+ * after loading the data, or was overcommitted and killed). 10^6 epochs (about 100 MB) pass. */
+static void test_budget_bound(void)
+{
+	const char *train[] = {"--data", "synthetic", "--steps", "1099511627776", "--steps-per-epoch",
+			       "1", "--quiet", NULL};
+	int st = tool(TRAIN_EXE, train, NULL);
+	char *err = stderr_text();
+	CHECK(st == 2 && strstr(err, "--steps 1099511627776") && strstr(err, "1099511627776 epochs") &&
+		      strstr(err, "half this machine's memory"),
+	      "sgdsync-train refuses the budget: exit %d: %s", st, err);
+	free(err);
+	const char *sweep[] = {"--output", path_in("budget.jsonl"), "--data=synthetic",
+			       "--steps=100,1099511627776", "--steps-per-epoch=1", "--quiet", NULL};
+	st = tool(SWEEP_EXE, sweep, NULL);
+	err = stderr_text();
+	CHECK(st == 2 && strstr(err, "--steps=1099511627776") && strstr(err, "half this machine's memory"),
+	      "the sweep refuses it up front: exit %d: %s", st, err);
+	free(err);
+	CHECK(access(path_in("budget.jsonl"), F_OK) != 0, "and runs nothing");
+	const char *fits[] = {"--output", path_in("budget.jsonl"), "--data=synthetic",
+			      "--steps=1000000", "--steps-per-epoch=1", "--dry-run", NULL};
+	CHECK(tool(SWEEP_EXE, fits, NULL) == 0, "10^6 epochs fit: %s", stderr_text());
 }
 
 static void check_histogram(const cJSON *h, const char *what)
@@ -362,12 +389,42 @@ static void free_sweep(sweep_file *f)
 	f->n = 0;
 }
 
-static void write_file(const char *path, const char *text)
+static void write_bytes(const char *path, const char *bytes, size_t len)
 {
 	FILE *f = fopen(path, "w");
 	CHECK(f, "cannot write %s", path);
-	fputs(text, f);
-	fclose(f);
+	CHECK(fwrite(bytes, 1, len, f) == len && fclose(f) == 0, "writing %s", path);
+}
+
+static void write_file(const char *path, const char *text)
+{
+	write_bytes(path, text, strlen(text));
+}
+
+/* A sweep tool run that must fail with exit 2 and a message holding every one of words. */
+static void check_sweep_refuses(const char *const *args, const char *what, const char *const *words)
+{
+	int st = tool(SWEEP_EXE, args, NULL);
+	char *err = stderr_text();
+	CHECK(st == 2, "%s: exit %d, want 2: %s", what, st, err);
+	for (int i = 0; words[i]; i++)
+		CHECK(strstr(err, words[i]), "%s: the message names %s: %s", what, words[i], err);
+	free(err);
+}
+
+/* A record without a result carries the environment of its run (its own command line). */
+static void check_run_environment(const cJSON *r, const char *arg)
+{
+	static const char *const env[] = {"cpu_model", "kernel", "hostname", "compiler", "cflags",
+					  "build_type", "topology", "placement", "versions",
+					  "counters", "git_commit", "date", "command_line", NULL};
+	const cJSON *e = get(r, "environment");
+	has_keys(e, "a crashed or timed-out run's environment", env);
+	CHECK(strstr(get(e, "command_line")->valuestring, arg) &&
+		      strstr(get(e, "command_line")->valuestring, "sgdsync-train"),
+	      "the run's command line: %s", get(e, "command_line")->valuestring);
+	CHECK(strcmp(get(get(e, "counters"), "requested")->valuestring, "none") == 0,
+	      "the run's counters request");
 }
 
 static void test_sweep_crash_and_hang(void)
@@ -383,6 +440,7 @@ static void test_sweep_crash_and_hang(void)
 	read_sweep(out, &f);
 	CHECK(f.n == 2, "2 records, %d", f.n);
 	int crashed = 0, completed = 0;
+	cJSON *completed_env = NULL;
 	for (int i = 0; i < f.n; i++) {
 		const cJSON *r = f.records[i];
 		int aborts = cJSON_GetObjectItemCaseSensitive(get(r, "config"), "debug_abort_at_update") != NULL;
@@ -393,14 +451,27 @@ static void test_sweep_crash_and_hang(void)
 				      cJSON_IsNull(get(r, "exit_status")) &&
 				      strcmp(get(r, "signal")->valuestring, "SIGABRT") == 0,
 			      "an aborting run is recorded crashed by SIGABRT (%s)", outcome);
+			check_run_environment(r, "--debug-abort-at-update=40");
 		} else {
 			completed++;
 			CHECK(cJSON_IsObject(get(r, "result")) && get(r, "exit_status")->valueint == 0 &&
 				      strcmp(outcome, "crashed") != 0,
 			      "the other runs complete (%s)", outcome);
+			CHECK(!cJSON_GetObjectItemCaseSensitive(r, "environment"),
+			      "a result carries the environment, the record not again");
+			completed_env = cJSON_Duplicate(get(get(r, "result"), "environment"), 1);
 		}
 	}
 	CHECK(crashed == 1 && completed == 1, "%d crashed, %d completed", crashed, completed);
+	/* The same machine for the reports: the counters as the completed run opened them. */
+	const cJSON *crashed_env = NULL;
+	for (int i = 0; i < f.n; i++)
+		if (cJSON_GetObjectItemCaseSensitive(f.records[i], "environment"))
+			crashed_env = get(f.records[i], "environment");
+	CHECK(cJSON_Compare(get(crashed_env, "counters"), get(completed_env, "counters"), 1) &&
+		      cJSON_Compare(get(crashed_env, "topology"), get(completed_env, "topology"), 1),
+	      "the crashed run's counters and topology are the completed run's");
+	cJSON_Delete(completed_env);
 	free_sweep(&f);
 
 	const char *hang_out = path_in("hang.jsonl");
@@ -414,6 +485,7 @@ static void test_sweep_crash_and_hang(void)
 	CHECK(f.n == 1 && strcmp(get(f.records[0], "outcome")->valuestring, "timeout") == 0 &&
 		      strcmp(get(f.records[0], "signal")->valuestring, "SIGKILL") == 0,
 	      "a hung run is killed and recorded as timeout");
+	check_run_environment(f.records[0], "--debug-hang-at-update=20");
 	free_sweep(&f);
 }
 
@@ -427,6 +499,177 @@ static int count_lines(const char *path)
 	return n;
 }
 
+/* A whole last record without its newline is kept (it was cut off and run again), and the next
+ * record starts a line of its own. */
+static void test_sweep_unterminated_record(void)
+{
+	const char *out = path_in("unterminated.jsonl");
+	const char *one[] = {"--output", out, "--method=sync", "--threads=1", "--data=synthetic",
+			     "--arch=mlp:1x16", "--steps=20", "--counters=none", "--quiet", NULL};
+	CHECK(tool(SWEEP_EXE, one, NULL) == 0, "first sweep: %s", stderr_text());
+	char *text = bench_exec_slurp(out);
+	size_t len = strlen(text);
+	CHECK(len > 0 && text[len - 1] == '\n' && count_lines(out) == 1, "one record");
+	text[len - 1] = '\0';
+	write_file(out, text);
+	const char *two[] = {"--output", out, "--method=sync", "--threads=1,2", "--data=synthetic",
+			     "--arch=mlp:1x16", "--steps=20", "--counters=none", "--quiet", NULL};
+	CHECK(tool(SWEEP_EXE, two, NULL) == 0, "resumed sweep: %s", stderr_text());
+	char *after = bench_exec_slurp(out);
+	CHECK(strncmp(after, text, len - 1) == 0 && after[len - 1] == '\n',
+	      "the record is kept as it was, its newline added");
+	sweep_file f;
+	read_sweep(out, &f);
+	CHECK(f.n == 2 && count_lines(out) == 2, "two records on two lines (%d)", f.n);
+	free_sweep(&f);
+	free(text);
+	free(after);
+}
+
+/* Starts argv (argv[0] a path), stdout to /dev/null, stderr to err_path (NULL: /dev/null),
+ * files limited to fsize bytes (RLIM_INFINITY: no limit); returns its pid. */
+static pid_t start_tool(const char *const *argv, const char *err_path, rlim_t fsize)
+{
+	pid_t pid = fork();
+	if (pid == 0) {
+		int null = open("/dev/null", O_WRONLY);
+		int err = err_path ? open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644) : null;
+		dup2(null, 1);
+		dup2(err, 2);
+		struct rlimit lim = {fsize, fsize};
+		signal(SIGXFSZ, SIG_IGN); /* a write past fsize fails with EFBIG instead */
+		setrlimit(RLIMIT_FSIZE, &lim);
+		execv(argv[0], (char **)argv);
+		_exit(127);
+	}
+	CHECK(pid > 0, "fork");
+	return pid;
+}
+
+/* The runs a sweep has started: its log has a "=== KEY: ARGV" line for each. */
+static int count_runs_started(const char *log)
+{
+	char *text = bench_exec_slurp(log);
+	int n = 0;
+	for (char *p = text; p && (p = strstr(p, "=== ")); p++)
+		n++;
+	free(text);
+	return n;
+}
+
+static int wait_status(pid_t pid)
+{
+	int status;
+	CHECK(waitpid(pid, &status, 0) == pid, "waitpid");
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/* The results folder stops being one mid-sweep (a file takes its place: that stops root too). The run's result cannot be written: the sweep stops (exit 1) naming the path and
+ * the error, without a record for that run, and a resume redoes it (it was recorded crashed,
+ * the sweep exited 0, and a resume never redid it). */
+static void test_sweep_unwritable_results(void)
+{
+	char out[320], results[320], moved[330];
+	snprintf(out, sizeof out, "%s", path_in("unwritable.jsonl"));
+	snprintf(results, sizeof results, "%s", path_in("results"));
+	snprintf(moved, sizeof moved, "%s.moved", results);
+	/* The second run lasts its 2 s time limit, the first a fraction of that. */
+	const char *argv[] = {SWEEP_EXE, "--output", out, "--results-dir", results, "--method=sync",
+			      "--threads=1", "--data=synthetic", "--arch=mlp:1x16",
+			      "--steps=200,100000000", "--time-limit=2", "--counters=none", "--quiet",
+			      NULL};
+	char log[330];
+	snprintf(log, sizeof log, "%s.log", out);
+	pid_t pid = start_tool(argv, path_in("stderr.txt"), RLIM_INFINITY);
+	struct timespec tick = {0, 10000000};
+	for (int waited = 0; count_runs_started(log) < 2 && waited < 60000; waited += 10)
+		nanosleep(&tick, NULL);
+	CHECK(count_lines(out) == 1, "the first run recorded, the second started");
+	CHECK(rename(results, moved) == 0, "moving the results away");
+	write_file(results, "");
+	int st = wait_status(pid);
+	char *err = stderr_text();
+	CHECK(st == 1 && strstr(err, "not recorded") && strstr(err, results) &&
+		      strstr(err, "Not a directory"),
+	      "the sweep stops, naming the result and the error: exit %d: %s", st, err);
+	free(err);
+	CHECK(count_lines(out) == 1, "no record for the run whose result was lost");
+
+	CHECK(unlink(results) == 0 && rename(moved, results) == 0, "restoring the results");
+	CHECK(bench_exec((char **)argv, NULL, path_in("stderr.txt")) == 0, "the resume: %s",
+	      stderr_text());
+	sweep_file f;
+	read_sweep(out, &f);
+	CHECK(f.n == 2, "both runs recorded after the resume (%d)", f.n);
+	for (int i = 0; i < f.n; i++)
+		CHECK(cJSON_IsObject(get(f.records[i], "result")), "run %d has its result", i);
+	free_sweep(&f);
+}
+
+/* Waits up to 30 s for path to exist. */
+static int wait_for_file(const char *path)
+{
+	struct timespec tick = {0, 10000000};
+	for (int waited = 0; access(path, F_OK) != 0 && waited < 30000; waited += 10)
+		nanosleep(&tick, NULL);
+	return access(path, F_OK) == 0;
+}
+
+/* Writes that fail once the run is over (files limited to 3000 bytes: EFBIG, for root too):
+ * sgdsync-train says so by its exit status 3, and the sweep stops without a record for the run
+ * (exit 1), so that a resume redoes it (the run was recorded crashed). */
+static void test_result_write_fails(void)
+{
+	char out[320], json[320];
+	snprintf(out, sizeof out, "%s", path_in("efbig.jsonl"));
+	snprintf(json, sizeof json, "%s", path_in("efbig.json"));
+	const char *train[] = {TRAIN_EXE, "--method=sync", "--threads=1", "--data=synthetic",
+			       "--arch=mlp:1x16", "--steps=20", "--counters=none", "--quiet",
+			       "--output", json, NULL};
+	int st = wait_status(start_tool(train, path_in("stderr.txt"), 3000));
+	char *err = stderr_text();
+	CHECK(st == 3 && strstr(err, json) && strstr(err, "File too large"),
+	      "sgdsync-train: exit %d, want 3, naming the path and the error: %s", st, err);
+	free(err);
+	const char *sweep[] = {SWEEP_EXE, "--output", out, "--method=sync", "--threads=1",
+			       "--data=synthetic", "--arch=mlp:1x16", "--steps=20", "--counters=none",
+			       "--quiet", NULL};
+	st = wait_status(start_tool(sweep, path_in("stderr.txt"), 3000));
+	err = stderr_text();
+	CHECK(st == 1 && strstr(err, "not recorded") && strstr(err, "exit 3"),
+	      "the sweep stops: exit %d: %s", st, err);
+	free(err);
+	CHECK(count_lines(out) == 0, "no record for the run");
+	CHECK(bench_exec((char **)sweep, NULL, path_in("stderr.txt")) == 0 && count_lines(out) == 1,
+	      "a resume without the limit records the run");
+}
+
+/* Two sweeps on one output: the second is refused while the first runs (they ran everything
+ * twice), and named; the lock dies with its holder. */
+static void test_sweep_lock(void)
+{
+	char out[320], lock[330];
+	snprintf(out, sizeof out, "%s", path_in("locked.jsonl"));
+	snprintf(lock, sizeof lock, "%s.lock", out);
+	const char *first[] = {SWEEP_EXE, "--output", out, "--method=hogwild", "--threads=1",
+			       "--data=synthetic", "--arch=mlp:1x16", "--steps=1000000",
+			       "--counters=none", "--time-limit=60", "--debug-hang-at-update=20",
+			       "--quiet", NULL};
+	pid_t pid = start_tool(first, NULL, RLIM_INFINITY);
+	CHECK(wait_for_file(lock), "the first sweep says who holds %s", out);
+	const char *second[] = {"--output", out, "--method=sync", "--threads=1", "--data=synthetic",
+				"--arch=mlp:1x16", "--steps=20", "--counters=none", "--quiet", NULL};
+	char holder[64];
+	snprintf(holder, sizeof holder, "in use by sweep pid %d (started ", (int)pid);
+	check_sweep_refuses(second, "a second sweep on the output",
+			    (const char *[]){"locked.jsonl", holder, NULL});
+	kill(pid, SIGKILL);
+	wait_status(pid);
+	CHECK(tool(SWEEP_EXE, second, NULL) == 0, "the lock went with its holder: %s", stderr_text());
+	CHECK(count_lines(out) == 1 && access(lock, F_OK) != 0,
+	      "one record, and no lock file after the sweep");
+}
+
 /* Kills the sweep after k records, restarts it, and counts keys: none repeated, none missing. */
 static void test_sweep_resume(void)
 {
@@ -434,21 +677,13 @@ static void test_sweep_resume(void)
 	const char *argv[] = {SWEEP_EXE, "--output", out, "--methods=sync,leashed",
 			      "--threads=1,2", "--data=synthetic", "--arch=mlp:1x16", "--steps=200",
 			      "--batch=16", "--counters=none", "--quiet", NULL};
-	pid_t pid = fork();
-	if (pid == 0) {
-		int null = open("/dev/null", O_WRONLY);
-		dup2(null, 1);
-		dup2(null, 2);
-		execv(argv[0], (char **)argv);
-		_exit(127);
-	}
+	pid_t pid = start_tool(argv, NULL, RLIM_INFINITY);
 	struct timespec tick = {0, 10000000};
 	for (int waited = 0; count_lines(out) < 2 && waited < 30000; waited += 10)
 		nanosleep(&tick, NULL);
 	CHECK(count_lines(out) >= 2, "two records before the kill");
 	kill(pid, SIGKILL);
-	int status;
-	waitpid(pid, &status, 0);
+	wait_status(pid);
 	int before = count_lines(out);
 	CHECK(before < 4, "killed midway (%d of 4 records)", before);
 
@@ -488,17 +723,6 @@ static void test_sweep_resume(void)
 	free_sweep(&s);
 }
 
-/* A sweep tool run that must fail with exit 2 and a message holding every one of words. */
-static void check_sweep_refuses(const char *const *args, const char *what, const char *const *words)
-{
-	int st = tool(SWEEP_EXE, args, NULL);
-	char *err = stderr_text();
-	CHECK(st == 2, "%s: exit %d, want 2: %s", what, st, err);
-	for (int i = 0; words[i]; i++)
-		CHECK(strstr(err, words[i]), "%s: the message names %s: %s", what, words[i], err);
-	free(err);
-}
-
 static void test_sweep_bad_config(void)
 {
 	char conf[320], out[320]; /* path_in's buffers are reused by the checks */
@@ -526,6 +750,17 @@ static void test_sweep_bad_config(void)
 	check_sweep_refuses(args, "over-long line",
 			    (const char *[]){"bad.conf:2:", "longer", NULL});
 
+	/* A NUL byte is named as such where it stands (it was an over-long line). */
+	static const char nul[] = "methods = mutex\nthreads = 1\0002\n";
+	write_bytes(conf, nul, sizeof nul - 1);
+	check_sweep_refuses(args, "a NUL byte",
+			    (const char *[]){"bad.conf:2:", "NUL byte at column 12", NULL});
+
+	/* A directory is no config (it read as an empty one). */
+	const char *adir[] = {"--output", out, "--config", dir, NULL};
+	check_sweep_refuses(adir, "--config a directory",
+			    (const char *[]){"--config", dir, "Is a directory", NULL});
+
 	/* A flag overrides the config wherever it stands, before --config too. */
 	write_file(conf, "threads = 2\nmethods = mutex\n");
 	const char *before[] = {"--threads=1", "--config", conf, "--output", out, "--steps=5",
@@ -535,6 +770,32 @@ static void test_sweep_bad_config(void)
 	CHECK(strstr(list, " --threads=1") && !strstr(list, "--threads=2"),
 	      "--threads=1 before --config overrides threads = 2: %s", list);
 	free(list);
+}
+
+/* 65536 repetitions of 8 options of 64 values each: 2^64 runs, which wrapped to 0 ("0 runs
+ * recorded", exit 0); one more option wrapped to a wrong count. */
+static void test_sweep_grid_overflow(void)
+{
+	static char values[64 * 3];
+	int at = 0;
+	for (int v = 1; v <= 64; v++)
+		at += snprintf(values + at, sizeof values - (size_t)at, v > 1 ? ",%d" : "%d", v);
+	static const char *const keys[] = {"--seed", "--threads", "--batch", "--persistence", "--epochs",
+					   "--steps", "--steps-per-epoch", "--debug-hang-at-update",
+					   "--debug-abort-at-update"};
+	for (int extra = 0; extra < 2; extra++) {
+		const char *args[32] = {"--output", path_in("x.jsonl"), "--repetitions", "65536", "--quiet"};
+		int n = 5;
+		for (int k = 0; k < 8 + extra; k++) {
+			args[n++] = keys[k];
+			args[n++] = values;
+		}
+		args[n] = NULL;
+		check_sweep_refuses(args, extra ? "2^70 runs" : "2^64 runs",
+				    (const char *[]){"more than", "64 seed (--seed)",
+						     "65536 repetitions", NULL});
+	}
+	CHECK(access(path_in("x.jsonl"), F_OK) != 0, "nothing was recorded");
 }
 
 static void test_sweep_bad_input(void)
@@ -617,6 +878,7 @@ int main(void)
 	snprintf(dir, sizeof dir, "/tmp/sgdsync-test-tools-XXXXXX");
 	CHECK(mkdtemp(dir), "temporary directory");
 	test_bad_options();
+	test_budget_bound();
 	test_run_json();
 	test_placement_record();
 	test_mismatched_splits();
@@ -625,8 +887,13 @@ int main(void)
 	test_sweep_bad_config();
 	test_sweep_bad_input();
 	test_backoff_without_effect();
+	test_sweep_grid_overflow();
 	test_sweep_crash_and_hang();
 	test_sweep_resume();
+	test_sweep_lock();
+	test_sweep_unterminated_record();
+	test_sweep_unwritable_results();
+	test_result_write_fails();
 	remove_dir();
 	CHECK_DONE();
 }
