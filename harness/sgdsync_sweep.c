@@ -18,6 +18,7 @@
 /* First: <fcntl.h> under _GNU_SOURCE defines a LOCK_RW macro (flock) that would rename
  * primitives/lock.h's enumerator. */
 #include "harness/train_options.h"
+#include "harness/sweep_slurm.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -328,6 +329,7 @@ static void usage(FILE *f)
 		"ended by sgdsync-train's watchdog). Exit status: 0 when every run was recorded, whatever\n"
 		"its outcome; 1 when the output cannot be read or written; 2 for bad options (an\n"
 		"output that is not a sweep file, a --results-dir that is not a directory).\n");
+	slurm_usage(f);
 }
 
 /* Flags override the config wherever they stand: a first pass over argv reads the --config
@@ -561,6 +563,7 @@ typedef struct {
 	int signal;        /* 0 when none */
 	double wall_s;
 	cJSON *result;     /* the run's object, or NULL */
+	const char *reason; /* why the sweep ended it (Slurm), or NULL */
 } run_end;
 
 static double now_s(void)
@@ -645,7 +648,7 @@ static void run_child(char **argv, int log_fd, double deadline_s, const char *js
 		if (w == pid || (w < 0 && errno != EINTR))
 			break;
 		double running = now_s() - start;
-		if (deadline_s > 0 && running > deadline_s && !killed) {
+		if (((deadline_s > 0 && running > deadline_s) || slurm_stop_signal()) && !killed) {
 			kill(pid, SIGKILL);
 			killed = 1;
 		}
@@ -658,7 +661,11 @@ static void run_child(char **argv, int log_fd, double deadline_s, const char *js
 	end->signal = pid > 0 && WIFSIGNALED(status) ? WTERMSIG(status) : 0;
 	end->result = end->exit_status == 0 ? read_result(json_path) : NULL;
 	const cJSON *outcome = cJSON_GetObjectItemCaseSensitive(end->result, "outcome");
-	if (killed || end->exit_status == CHILD_WATCHDOG_STATUS)
+	int stop = slurm_stop_signal();
+	if (stop) {
+		end->outcome = slurm_stop_outcome(stop);
+		end->reason = slurm_stop_reason(stop);
+	} else if (killed || end->exit_status == CHILD_WATCHDOG_STATUS)
 		end->outcome = "timeout";
 	else if (cJSON_IsString(outcome))
 		end->outcome = outcome->valuestring;
@@ -691,6 +698,8 @@ static cJSON *record_json(const char *key, cJSON *config, int rep, run_end *end)
 		cJSON_AddNullToObject(r, "signal");
 	}
 	cJSON_AddNumberToObject(r, "wall_s", end->wall_s);
+	if (end->reason)
+		cJSON_AddStringToObject(r, "reason", end->reason);
 	if (end->result)
 		cJSON_AddItemToObject(r, "result", end->result);
 	else
@@ -778,7 +787,8 @@ static void json_path_for(const sweep *s, const char *key, char *path, size_t le
 		snprintf(path, len, "%s.run-%d.json", s->output, (int)getpid());
 }
 
-static int run_sweep(sweep *s, const char *train_path, keyset *done)
+/* only: the keys of a Slurm task (NULL: every run). */
+static int run_sweep(sweep *s, const char *train_path, keyset *done, const keyset *only)
 {
 	char err[2 * PATH_MAX], log_path[PATH_MAX + 8];
 	int fd = open(s->output, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
@@ -788,9 +798,10 @@ static int run_sweep(sweep *s, const char *train_path, keyset *done)
 		fprintf(stderr, "sgdsync-sweep: %s: %s\n", fd < 0 ? s->output : log_path, strerror(errno));
 		return EXIT_FAILED;
 	}
-	progress p = {.tty = isatty(STDERR_FILENO), .quiet = s->quiet, .total = grid_size(s)};
+	size_t total = grid_size(s);
+	progress p = {.tty = isatty(STDERR_FILENO), .quiet = s->quiet, .total = only ? only->n : total};
 	int rc = 0;
-	for (size_t i = 0; i < p.total && rc == 0; i++) {
+	for (size_t i = 0; i < total && rc == 0 && !slurm_stop_signal(); i++) {
 		train_options o;
 		const char *chosen[MAX_DIMS];
 		int rep;
@@ -798,6 +809,10 @@ static int run_sweep(sweep *s, const char *train_path, keyset *done)
 		cJSON *config = train_options_config_json(&o, o.epochs, o.steps_per_epoch);
 		char key[256], json_path[PATH_MAX + 300];
 		make_key(&o, config, rep, key, sizeof key);
+		if (only && !keyset_has(only, key)) {
+			cJSON_Delete(config);
+			continue;
+		}
 		if (keyset_has(done, key)) {
 			p.done_before++;
 			cJSON_Delete(config);
@@ -810,6 +825,8 @@ static int run_sweep(sweep *s, const char *train_path, keyset *done)
 			dprintf(log_fd, " %s", argv[a]);
 		dprintf(log_fd, "\n");
 		p.current = key;
+		if (only)
+			slurm_mark_running(s->output, key);
 		run_end end;
 		double deadline = o.time_limit_s > 0 ? o.time_limit_s + s->grace_s : 0;
 		run_child(argv, log_fd, deadline, json_path, progress_draw, &p, &end);
@@ -827,6 +844,13 @@ static int run_sweep(sweep *s, const char *train_path, keyset *done)
 		}
 		cJSON_Delete(rec);
 		keyset_add(done, key);
+		if (only && rc == 0)
+			slurm_mark_running(s->output, NULL);
+	}
+	if (slurm_stop_signal()) {
+		fprintf(stderr, "sgdsync-sweep: stopped by signal %d; %zu runs of this task recorded\n",
+			slurm_stop_signal(), p.done_before + p.finished);
+		rc = 128 + slurm_stop_signal();
 	}
 	if (rc == 0 && !s->quiet)
 		fprintf(stderr, "sgdsync-sweep: %zu runs recorded in %s (%zu this time, %zu before)\n",
@@ -855,11 +879,139 @@ static void dry_run(const sweep *s, const char *train_path, const keyset *done)
 	}
 }
 
+/* ---- Slurm ---- */
+
+/* The grid's configuration whose key is key (NULL: none). */
+static cJSON *config_of(const sweep *s, const char *key, int *rep)
+{
+	for (size_t i = 0; i < grid_size(s); i++) {
+		train_options o;
+		const char *chosen[MAX_DIMS];
+		grid_options(s, i, &o, chosen, rep);
+		cJSON *config = train_options_config_json(&o, o.epochs, o.steps_per_epoch);
+		char k[256];
+		make_key(&o, config, *rep, k, sizeof k);
+		if (strcmp(k, key) == 0)
+			return config;
+		cJSON_Delete(config);
+	}
+	return NULL;
+}
+
+/* A task died in the run its mark names, without recording it: recorded as crashed in the
+ * task's shard file, and the mark removed. */
+static int record_lost_run(const sweep *s, const char *mark, keyset *done)
+{
+	char *key = slurm_read_mark(mark);
+	int rep, rc = 0;
+	cJSON *config = key && !keyset_has(done, key) ? config_of(s, key, &rep) : NULL;
+	if (config && s->dry_run) {
+		fprintf(stderr, "sgdsync-sweep: %s: run %s will be recorded as crashed\n", mark, key);
+		cJSON_Delete(config);
+	} else if (config) {
+		char shard[PATH_MAX], err[2 * PATH_MAX];
+		slurm_mark_shard(mark, shard, sizeof shard);
+		run_end end = {.outcome = "crashed", .exit_status = -1,
+			       .reason = "the Slurm task died in this run without recording it "
+					 "(SIGKILL or its node lost); wall time unknown"};
+		cJSON *rec = record_json(key, config, rep, &end);
+		int fd = open(shard, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+		if (fd < 0 || append_record(fd, rec, err, sizeof err) != 0) {
+			fprintf(stderr, "sgdsync-sweep: %s: %s\n", shard, fd < 0 ? strerror(errno) : err);
+			rc = EXIT_FAILED;
+		}
+		if (fd >= 0)
+			close(fd);
+		cJSON_Delete(rec);
+		keyset_add(done, key);
+	}
+	if (rc == 0 && !s->dry_run)
+		unlink(mark);
+	free(key);
+	return rc;
+}
+
+/* --slurm: the runs without a record in the output or in any shard file, as one job array. */
+static int submit_slurm(const sweep *s, const slurm_options *so, int argc, char **argv,
+			keyset *done)
+{
+	char err[2 * PATH_MAX], self[PATH_MAX];
+	if (slurm_check_earlier(so, s->output, err, sizeof err) != 0) {
+		fprintf(stderr, "sgdsync-sweep: %s\n", err);
+		return EXIT_USAGE;
+	}
+	slurm_files files;
+	int rc = slurm_list_files(s->output, &files, err, sizeof err);
+	for (size_t i = 0; rc == 0 && i < files.n; i++)
+		if (!files.running[i])
+			rc = read_done(files.paths[i], s->dry_run, done, err, sizeof err);
+	if (rc != 0)
+		fprintf(stderr, "sgdsync-sweep: %s\n", err);
+	for (size_t i = 0; rc == 0 && i < files.n; i++)
+		if (files.running[i])
+			rc = record_lost_run(s, files.paths[i], done);
+	slurm_files_free(&files);
+	keyset pending = {0};
+	for (size_t i = 0; rc == 0 && i < grid_size(s); i++) {
+		train_options o;
+		const char *chosen[MAX_DIMS];
+		int rep;
+		grid_options(s, i, &o, chosen, &rep);
+		cJSON *config = train_options_config_json(&o, o.epochs, o.steps_per_epoch);
+		char key[256];
+		make_key(&o, config, rep, key, sizeof key);
+		cJSON_Delete(config);
+		if (!keyset_has(done, key))
+			keyset_add(&pending, key);
+	}
+	ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+	self[n > 0 ? n : 0] = '\0';
+	if (rc == 0)
+		rc = slurm_submit(so, s->output, self, argc, argv, pending.keys, pending.n, s->dry_run);
+	keyset_free(&pending);
+	return rc;
+}
+
+/* A task of the array: only its keys, into its own shard file; stopped by Slurm's signals. */
+static int slurm_task(sweep *s, const slurm_options *so, keyset *only)
+{
+	char err[2 * PATH_MAX];
+	char **keys;
+	size_t n;
+	if (slurm_shard_keys(so, &keys, &n, err, sizeof err) != 0) {
+		fprintf(stderr, "sgdsync-sweep: %s\n", err);
+		return EXIT_USAGE;
+	}
+	for (size_t i = 0; i < n; i++) {
+		keyset_add(only, keys[i]);
+		free(keys[i]);
+	}
+	free(keys);
+	for (size_t i = 0; i < only->n; i++) {
+		int rep;
+		cJSON *config = config_of(s, only->keys[i], &rep);
+		if (!config) {
+			fprintf(stderr, "sgdsync-sweep: run %s of %s is not in this grid (the config "
+				"changed since it was submitted?)\n", only->keys[i], so->runs_file);
+			return EXIT_USAGE;
+		}
+		cJSON_Delete(config);
+	}
+	slurm_shard_output(so, s->output, sizeof s->output);
+	slurm_catch_signals();
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static sweep s = {.repetitions = 1, .grace_s = 120};
+	static slurm_options so;
 	char err[2 * PATH_MAX], train_path[PATH_MAX + 32];
-	int rc = parse_args(&s, argc, argv, err, sizeof err);
+	int rc = slurm_take_args(&so, &argc, argv, err, sizeof err);
+	if (rc == 0)
+		rc = parse_args(&s, argc, argv, err, sizeof err);
+	if (rc == 0)
+		rc = slurm_check(&so, s.output, err, sizeof err);
 	if (rc == 1) {
 		usage(stdout);
 		return 0;
@@ -876,17 +1028,24 @@ int main(int argc, char **argv)
 	rc = s.results_dir[0] && !s.dry_run ? make_results_dir(s.results_dir) : 0;
 	if (rc != 0)
 		return rc;
-	keyset done = {0};
+	keyset done = {0}, only = {0};
+	if (so.shard >= 0 && (rc = slurm_task(&s, &so, &only)) != 0) {
+		keyset_free(&only);
+		return rc;
+	}
 	rc = read_done(s.output, s.dry_run, &done, err, sizeof err);
 	if (rc != 0) {
 		fprintf(stderr, "sgdsync-sweep: %s\n", err);
 		return rc;
 	}
-	if (s.dry_run)
+	if (so.submit)
+		rc = submit_slurm(&s, &so, argc, argv, &done);
+	else if (s.dry_run)
 		dry_run(&s, train_path, &done);
 	else
-		rc = run_sweep(&s, train_path, &done);
+		rc = run_sweep(&s, train_path, &done, so.shard >= 0 ? &only : NULL);
 	keyset_free(&done);
+	keyset_free(&only);
 	for (int i = 0; i < s.ndims; i++)
 		free_dim(&s.dims[i]);
 	return rc;
