@@ -698,6 +698,9 @@ static cJSON *record_json(const char *key, cJSON *config, int rep, run_end *end)
 		cJSON_AddNullToObject(r, "signal");
 	}
 	cJSON_AddNumberToObject(r, "wall_s", end->wall_s);
+	char host[256] = "";
+	gethostname(host, sizeof host - 1);
+	cJSON_AddStringToObject(r, "hostname", host);
 	if (end->reason)
 		cJSON_AddStringToObject(r, "reason", end->reason);
 	if (end->result)
