@@ -381,8 +381,9 @@ void slurm_files_free(slurm_files *f)
 	memset(f, 0, sizeof *f);
 }
 
-/* Runs argv with its stdout into out (at most len - 1 bytes); its exit status, or -1. */
-static int capture(char *const argv[], char *out, size_t len)
+/* Runs argv with its stdout into out (at most len - 1 bytes), its stderr to ours or (quiet) to
+ * /dev/null; its exit status, or -1. */
+static int capture(char *const argv[], int quiet, char *out, size_t len)
 {
 	int fds[2];
 	if (pipe(fds) != 0)
@@ -390,6 +391,9 @@ static int capture(char *const argv[], char *out, size_t len)
 	pid_t pid = fork();
 	if (pid == 0) {
 		dup2(fds[1], STDOUT_FILENO);
+		int null = quiet ? open("/dev/null", O_WRONLY) : -1;
+		if (null >= 0)
+			dup2(null, STDERR_FILENO);
 		close(fds[0]);
 		close(fds[1]);
 		execvp(argv[0], argv);
@@ -411,7 +415,8 @@ static int capture(char *const argv[], char *out, size_t len)
 	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
-/* Whether the job id in path still has tasks in the queue (squeue lists it). */
+/* Whether the job id in path still has tasks in the queue: 1 when squeue lists it, 0 when not
+ * (squeue fails on a job the controller has forgotten), -1 when squeue cannot run. */
 static int job_queued(const char *job_file, char *job, size_t len)
 {
 	FILE *f = fopen(job_file, "r");
@@ -424,7 +429,10 @@ static int job_queued(const char *job_file, char *job, size_t len)
 	char jobs[80], out[256];
 	snprintf(jobs, sizeof jobs, "--jobs=%s", job);
 	char *argv[] = {"squeue", "--noheader", "--format=%i", jobs, NULL};
-	return capture(argv, out, sizeof out) == 0 && out[0] != '\0';
+	int st = capture(argv, 1, out, sizeof out);
+	if (st < 0 || st == 127)
+		return -1;
+	return st == 0 && out[0] != '\0';
 }
 
 int slurm_check_earlier(const slurm_options *o, const char *output, char *err, size_t errlen)
@@ -439,12 +447,16 @@ int slurm_check_earlier(const slurm_options *o, const char *output, char *err, s
 			 "record", output, jobs.paths[0]);
 		rc = -1;
 	}
-	for (size_t i = 0; rc == 0 && i < jobs.n; i++)
-		if (job_queued(jobs.paths[i], job, sizeof job)) {
+	for (size_t i = 0; rc == 0 && i < jobs.n; i++) {
+		int queued = job_queued(jobs.paths[i], job, sizeof job);
+		if (queued > 0)
 			snprintf(err, errlen, "job %s (%s) still has tasks queued or running: wait for it "
 				 "or scancel it, then --resume", job, jobs.paths[i]);
-			rc = -1;
-		}
+		else if (queued < 0)
+			snprintf(err, errlen, "cannot run squeue to see whether job %s (%s) is still "
+				 "queued", job, jobs.paths[i]);
+		rc = queued != 0 ? -1 : 0;
+	}
 	slurm_files_free(&jobs);
 	return rc;
 }
@@ -533,7 +545,7 @@ static int sbatch(const char *script, const char *job_file)
 {
 	char out[256];
 	char *argv[] = {"sbatch", "--parsable", (char *)script, NULL};
-	int st = capture(argv, out, sizeof out);
+	int st = capture(argv, 0, out, sizeof out);
 	out[strcspn(out, ";\n")] = '\0'; /* --parsable: "jobid[;cluster]" */
 	if (st != 0 || out[0] == '\0') {
 		fprintf(stderr, "sgdsync-sweep: sbatch %s failed (status %d)\n", script, st);
@@ -579,9 +591,14 @@ int slurm_submit(const slurm_options *o, const char *output, const char *sweep_p
 		return 1;
 	}
 	write_script(f, o, base, sweep_path, argc, args, nkeys, tasks);
-	if (fclose(f) != 0) {
+	int rc = 1;
+	if (fclose(f) != 0)
 		fprintf(stderr, "sgdsync-sweep: %s: %s\n", script, strerror(errno));
-		return 1;
+	else
+		rc = sbatch(script, job);
+	if (rc != 0 && access(job, F_OK) != 0) { /* nothing submitted: no trace of it either */
+		unlink(runs);
+		unlink(script);
 	}
-	return sbatch(script, job);
+	return rc;
 }
