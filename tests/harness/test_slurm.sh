@@ -7,11 +7,12 @@
 # must end with exactly one record, the three stopped ones as timeout / crashed / crashed, and
 # sgdsync-report must cover all six.
 #
-# Usage: test_slurm.sh SWEEP_EXE REPORT_SCRIPT. Exit 77 (skipped) where Slurm cannot start here:
+# Usage: test_slurm.sh SWEEP_EXE REPORT_SCRIPT STEPS (a run's updates: about 3 s of them). Exit 77 (skipped) where Slurm cannot start here:
 # not root, the packages missing, or the daemons not up within 60 s.
 set -uo pipefail
 sweep=$1
 report=$2
+steps=$3
 skip() { echo "SKIP: $*" >&2; exit 77; }
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
@@ -87,7 +88,7 @@ echo "Slurm up: node $host, $(nproc) CPUs, port $port"
 # ---- the grid: 6 runs of about 3 s each, 2 per task ----
 cd "$state/work"
 args=(--output study.jsonl --methods=sync --threads=1 --seeds=1,2,3,4,5,6 --data=synthetic
-      --arch=mlp:1x16 --steps=40000 --counters=none --quiet)
+      --arch=mlp:1x16 --steps="$steps" --counters=none --quiet)
 "$sweep" "${args[@]}" --slurm --dry-run --tasks=3 >dry.sh || fail "--slurm --dry-run failed"
 grep -q '^#SBATCH --array=0-2$' dry.sh || fail "dry run: no 3-task array in $(cat dry.sh)"
 [ ! -e study.jsonl.submit-1.runs ] || fail "--dry-run wrote the runs file"
@@ -108,8 +109,8 @@ scancel --batch --signal=KILL "${job}_2" || fail "scancel KILL ${job}_2"
 lost=$(cat study.jsonl.submit-1.shard-2.running)
 
 wait_gone() {
-    for _ in $(seq 120); do [ -z "$(squeue --noheader --jobs="$1" 2>/dev/null)" ] && return 0; sleep 0.5; done
-    fail "job $1 still queued after 60 s"
+    for _ in $(seq 240); do [ -z "$(squeue --noheader --jobs="$1" 2>/dev/null)" ] && return 0; sleep 0.5; done
+    fail "job $1 still queued after 120 s"
 }
 wait_gone "$job"
 "$sweep" "${args[@]}" --slurm >again.txt 2>&1 && fail "a second submission without --resume was accepted"
@@ -138,6 +139,10 @@ assert lost_rec and lost_rec[0]["outcome"] == "crashed" and "died" in lost_rec[0
 print("records:", dict(outcomes))
 EOF
 ls study.jsonl.submit-*.running 2>/dev/null && fail "a running mark was left"
+# In the sanitizer builds a task's report would go to its output only.
+if grep -l 'Sanitizer\|runtime error' study.jsonl.submit-*.task-*.out; then
+    fail "a task's sweep: $(grep -h -A5 'Sanitizer\|runtime error' study.jsonl.submit-*.task-*.out)"
+fi
 /usr/bin/python3 "$report" -o report . >report.txt 2>&1 || fail "sgdsync-report: $(cat report.txt)"
 grep -q 'of 6 runs\.\*\*' report/summary.md || fail "the report does not cover the 6 runs: $(grep -A3 '## Outcomes' report/summary.md)"
 grep -q '2 crashed, 1 timeout of 6 runs' report/summary.md || fail "report outcomes: $(grep -A3 '## Outcomes' report/summary.md)"
