@@ -178,7 +178,7 @@ void slurm_usage(FILE *f)
 
 /* ---- a task ---- */
 
-/* path without its last suffix (".runs", ".running", ".jsonl"). */
+/* path without suffix, where it ends so. */
 static void strip_suffix(const char *path, const char *suffix, char *out, size_t len)
 {
 	size_t n = strlen(path), s = strlen(suffix);
@@ -315,7 +315,8 @@ static void split_path(const char *output, char *dir, char *name, size_t len)
 	snprintf(name, len, "%s", basename(b));
 }
 
-/* 1 if entry is NAME.submit-<n><rest> with rest one of the suffixes given (|-separated). */
+/* Whether entry is NAME.submit-<n><suffix>; suffix ".shard" stands for a shard file,
+ * .shard-<t>.jsonl (1), or its running mark, .shard-<t>.running (2). */
 static int submission_file(const char *entry, const char *name, const char *suffix)
 {
 	size_t n = strlen(name);
@@ -347,7 +348,7 @@ static void files_add(slurm_files *f, const char *dir, const char *entry, int ru
 	f->running[f->n++] = running;
 }
 
-/* Calls add for every entry of output's folder that is a submission file with that suffix. */
+/* Adds to f every file of output's folder that is a submission file with that suffix. */
 static int scan(const char *output, const char *suffix, slurm_files *f, char *err, size_t errlen)
 {
 	char dir[PATH_MAX], name[PATH_MAX];

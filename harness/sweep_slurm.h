@@ -80,7 +80,7 @@ void slurm_mark_shard(const char *mark, char *path, size_t len);
 
 /* Writes the runs file and batch script of the next submission and submits it (dry_run: prints
  * the script, writes and submits nothing). args: the sweep's own arguments, passed to every
- * task. Returns 0, EXIT 1 when sbatch or a file fails, with a message on stderr. */
+ * task. Returns 0, or 1 when sbatch or a file fails, with a message on stderr. */
 int slurm_submit(const slurm_options *o, const char *output, const char *sweep_path, int argc,
 		 char **args, char *const *keys, size_t nkeys, int dry_run);
 
