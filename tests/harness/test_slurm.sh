@@ -26,8 +26,19 @@ export PATH=$PATH:/usr/sbin
 state=$(mktemp -d /tmp/sgdsync-test-slurm-XXXXXX)
 chmod 755 "$state"
 pids=()
+# The step daemons of this cluster's jobs: those whose environment names its slurm.conf.
+our_stepds() {
+    for pid in $(pgrep -x slurmstepd); do
+        tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null | grep -qx "SLURM_CONF=$state/slurm.conf" && echo "$pid"
+    done
+}
 cleanup() {
+    scancel --user="$(id -un)" 2>/dev/null
+    for _ in $(seq 40); do [ -z "$(squeue --noheader 2>/dev/null)" ] && break; sleep 0.5; done
     for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null; done
+    # A step daemon still reporting its job's end to a slurmd gone would linger.
+    sleep 1
+    for pid in $(our_stepds); do kill -KILL "$pid" 2>/dev/null; done
     [ -f "$state/munge/pid" ] && kill "$(cat "$state/munge/pid")" 2>/dev/null
     wait 2>/dev/null
     rm -rf "$state"
