@@ -26,6 +26,7 @@
 #include "harness/env.h"
 #include "harness/jsonfile.h"
 #include "workloads/blas.h"
+#include "harness/sweep_slurm.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -115,6 +116,7 @@ static void usage(FILE *f)
 		"stops; the run has no record, so a rerun redoes it); 2 for bad options (an\n"
 		"output that is not a sweep file or that another sweep is writing, a --results-dir\n"
 		"that is not a directory).\n");
+	slurm_usage(f);
 }
 
 /* Flags override the config wherever they stand: a first pass over argv reads the --config
@@ -464,6 +466,7 @@ typedef struct {
 	int signal;        /* 0 when none */
 	double wall_s;
 	cJSON *result;     /* the run's object, or NULL */
+	const char *reason; /* why the sweep ended it (Slurm), or NULL */
 } run_end;
 
 static double now_s(void)
@@ -548,7 +551,7 @@ static void run_child(char **argv, int log_fd, double deadline_s, const char *js
 		if (w == pid || (w < 0 && errno != EINTR))
 			break;
 		double running = now_s() - start;
-		if (deadline_s > 0 && running > deadline_s && !killed) {
+		if (((deadline_s > 0 && running > deadline_s) || slurm_stop_signal()) && !killed) {
 			kill(pid, SIGKILL);
 			killed = 1;
 		}
@@ -561,7 +564,11 @@ static void run_child(char **argv, int log_fd, double deadline_s, const char *js
 	end->signal = pid > 0 && WIFSIGNALED(status) ? WTERMSIG(status) : 0;
 	end->result = end->exit_status == 0 ? read_result(json_path) : NULL;
 	const cJSON *outcome = cJSON_GetObjectItemCaseSensitive(end->result, "outcome");
-	if (killed || end->exit_status == CHILD_WATCHDOG_STATUS)
+	int stop = slurm_stop_signal();
+	if (stop) {
+		end->outcome = slurm_stop_outcome(stop);
+		end->reason = slurm_stop_reason(stop);
+	} else if (killed || end->exit_status == CHILD_WATCHDOG_STATUS)
 		end->outcome = "timeout";
 	else if (cJSON_IsString(outcome))
 		end->outcome = outcome->valuestring;
@@ -620,6 +627,11 @@ static cJSON *record_json(const char *key, cJSON *config, int rep, run_end *end,
 		cJSON_AddNullToObject(r, "signal");
 	}
 	cJSON_AddNumberToObject(r, "wall_s", end->wall_s);
+	char host[256] = "";
+	gethostname(host, sizeof host - 1);
+	cJSON_AddStringToObject(r, "hostname", host);
+	if (end->reason)
+		cJSON_AddStringToObject(r, "reason", end->reason);
 	if (end->result)
 		cJSON_AddItemToObject(r, "result", end->result);
 	else
@@ -785,8 +797,10 @@ static int run_and_record(const sweep_config *s, const char *train_path, int fd,
 	return rc != 0 ? EXIT_FAILED : 0;
 }
 
-/* Runs what is not done yet, appending to fd (the locked output). */
-static int run_sweep(const sweep *sw, int fd, size_t total, const char *train_path, keyset *done)
+/* Runs what is not done yet, appending to fd (the locked output); only: the keys of a Slurm
+ * task (NULL: every run). */
+static int run_sweep(const sweep *sw, int fd, size_t total, const char *train_path, keyset *done,
+		     const keyset *only)
 {
 	const sweep_config *s = &sw->c;
 	char log_path[PATH_MAX + 8];
@@ -797,10 +811,11 @@ static int run_sweep(const sweep *sw, int fd, size_t total, const char *train_pa
 		return EXIT_FAILED;
 	}
 	char err[512];
+	size_t refused = grid_refused(s, total, err, sizeof err);
 	progress p = {.tty = isatty(STDERR_FILENO), .quiet = sw->quiet,
-		      .total = total - grid_refused(s, total, err, sizeof err)};
+		      .total = only ? only->n : total - refused};
 	int rc = 0;
-	for (size_t i = 0; i < total && rc == 0; i++) {
+	for (size_t i = 0; i < total && rc == 0 && !slurm_stop_signal(); i++) {
 		train_options o;
 		const char *chosen[SWEEP_CONFIG_MAX_DIMS];
 		int rep;
@@ -809,13 +824,26 @@ static int run_sweep(const sweep *sw, int fd, size_t total, const char *train_pa
 		cJSON *config = train_options_config_json(&o, o.epochs, o.steps_per_epoch);
 		char key[256];
 		make_key(&o, config, rep, key, sizeof key);
+		if (only && !keyset_has(only, key)) {
+			cJSON_Delete(config);
+			continue;
+		}
 		if (keyset_has(done, key)) {
 			p.done_before++;
 			cJSON_Delete(config);
 			continue;
 		}
+		if (only)
+			slurm_mark_running(s->output, key);
 		rc = run_and_record(s, train_path, fd, log_fd, &o, chosen, config, rep, key, &p);
 		keyset_add(done, key);
+		if (only && rc == 0)
+			slurm_mark_running(s->output, NULL);
+	}
+	if (slurm_stop_signal()) {
+		fprintf(stderr, "sgdsync-sweep: stopped by signal %d; %zu runs of this task recorded\n",
+			slurm_stop_signal(), p.done_before + p.finished);
+		rc = 128 + slurm_stop_signal();
 	}
 	if (rc == 0 && !sw->quiet)
 		fprintf(stderr, "sgdsync-sweep: %zu runs recorded in %s (%zu this time, %zu before)\n",
@@ -844,13 +872,147 @@ static void dry_run(const sweep_config *s, size_t total, const char *train_path,
 	}
 }
 
+/* ---- Slurm ---- */
+
+/* The grid's configuration whose key is key (NULL: none). */
+static cJSON *config_of(const sweep_config *s, size_t total, const char *key, int *rep)
+{
+	for (size_t i = 0; i < total; i++) {
+		train_options o;
+		const char *chosen[SWEEP_CONFIG_MAX_DIMS];
+		if (grid_options(s, i, &o, chosen, rep) != 0)
+			continue;
+		cJSON *config = train_options_config_json(&o, o.epochs, o.steps_per_epoch);
+		char k[256];
+		make_key(&o, config, *rep, k, sizeof k);
+		if (strcmp(k, key) == 0)
+			return config;
+		cJSON_Delete(config);
+	}
+	return NULL;
+}
+
+/* A task died in the run its mark names, without recording it: recorded as crashed in the
+ * task's shard file, and the mark removed. */
+static int record_lost_run(const sweep *sw, size_t total, const char *mark, keyset *done)
+{
+	const sweep_config *s = &sw->c;
+	char *key = slurm_read_mark(mark);
+	int rep, rc = 0;
+	cJSON *config = key && !keyset_has(done, key) ? config_of(s, total, key, &rep) : NULL;
+	if (config && sw->dry_run) {
+		fprintf(stderr, "sgdsync-sweep: %s: run %s will be recorded as crashed\n", mark, key);
+		cJSON_Delete(config);
+	} else if (config) {
+		char shard[PATH_MAX], err[2 * PATH_MAX];
+		slurm_mark_shard(mark, shard, sizeof shard);
+		run_end end = {.outcome = "crashed", .exit_status = -1,
+			       .reason = "the Slurm task died in this run without recording it "
+					 "(SIGKILL or its node lost); wall time unknown"};
+		cJSON *rec = record_json(key, config, rep, &end, NULL);
+		int fd = open(shard, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+		if (fd < 0 || append_record(fd, rec, err, sizeof err) != 0) {
+			fprintf(stderr, "sgdsync-sweep: %s: %s\n", shard, fd < 0 ? strerror(errno) : err);
+			rc = EXIT_FAILED;
+		}
+		if (fd >= 0)
+			close(fd);
+		cJSON_Delete(rec);
+		keyset_add(done, key);
+	}
+	if (rc == 0 && !sw->dry_run)
+		unlink(mark);
+	free(key);
+	return rc;
+}
+
+/* --slurm: the runs without a record in the output or in any shard file, as one job array. */
+static int submit_slurm(const sweep *sw, const slurm_options *so, size_t total, int argc,
+			char **argv, keyset *done)
+{
+	const sweep_config *s = &sw->c;
+	char err[2 * PATH_MAX], self[PATH_MAX];
+	if (slurm_check_earlier(so, s->output, err, sizeof err) != 0) {
+		fprintf(stderr, "sgdsync-sweep: %s\n", err);
+		return EXIT_USAGE;
+	}
+	slurm_files files;
+	int rc = slurm_list_files(s->output, &files, err, sizeof err);
+	int unterminated; /* a task's last record: it appends no more */
+	for (size_t i = 0; rc == 0 && i < files.n; i++)
+		if (!files.running[i])
+			rc = read_done(files.paths[i], sw->dry_run, done, &unterminated, err, sizeof err);
+	if (rc != 0)
+		fprintf(stderr, "sgdsync-sweep: %s\n", err);
+	for (size_t i = 0; rc == 0 && i < files.n; i++)
+		if (files.running[i])
+			rc = record_lost_run(sw, total, files.paths[i], done);
+	slurm_files_free(&files);
+	keyset pending = {0};
+	for (size_t i = 0; rc == 0 && i < total; i++) {
+		train_options o;
+		const char *chosen[SWEEP_CONFIG_MAX_DIMS];
+		int rep;
+		if (grid_options(s, i, &o, chosen, &rep) != 0)
+			continue;
+		cJSON *config = train_options_config_json(&o, o.epochs, o.steps_per_epoch);
+		char key[256];
+		make_key(&o, config, rep, key, sizeof key);
+		cJSON_Delete(config);
+		if (!keyset_has(done, key))
+			keyset_add(&pending, key);
+	}
+	ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+	self[n > 0 ? n : 0] = '\0';
+	if (rc == 0)
+		rc = slurm_submit(so, s->output, self, argc, argv, pending.keys, pending.n, sw->dry_run);
+	keyset_free(&pending);
+	return rc;
+}
+
+/* A task of the array: only its keys, into its own shard file; stopped by Slurm's signals. */
+static int slurm_task(sweep *sw, const slurm_options *so, size_t total, keyset *only)
+{
+	sweep_config *s = &sw->c;
+	char err[2 * PATH_MAX];
+	char **keys;
+	size_t n;
+	if (slurm_shard_keys(so, &keys, &n, err, sizeof err) != 0) {
+		fprintf(stderr, "sgdsync-sweep: %s\n", err);
+		return EXIT_USAGE;
+	}
+	for (size_t i = 0; i < n; i++) {
+		keyset_add(only, keys[i]);
+		free(keys[i]);
+	}
+	free(keys);
+	for (size_t i = 0; i < only->n; i++) {
+		int rep;
+		cJSON *config = config_of(s, total, only->keys[i], &rep);
+		if (!config) {
+			fprintf(stderr, "sgdsync-sweep: run %s of %s is not in this grid (the config "
+				"changed since it was submitted?)\n", only->keys[i], so->runs_file);
+			return EXIT_USAGE;
+		}
+		cJSON_Delete(config);
+	}
+	slurm_shard_output(so, s->output, sizeof s->output);
+	slurm_catch_signals();
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static sweep s;
+	static slurm_options so;
 	char err[2 * PATH_MAX], train_path[PATH_MAX + 32];
 	size_t total = 0;
 	sweep_config_init(&s.c);
-	int rc = parse_args(&s, argc, argv, err, sizeof err);
+	int rc = slurm_take_args(&so, &argc, argv, err, sizeof err);
+	if (rc == 0)
+		rc = parse_args(&s, argc, argv, err, sizeof err);
+	if (rc == 0)
+		rc = slurm_check(&so, s.c.output, err, sizeof err);
 	if (rc == 1) {
 		usage(stdout);
 		return 0;
@@ -882,9 +1044,14 @@ int main(int argc, char **argv)
 	rc = s.c.results_dir[0] && !s.dry_run ? make_results_dir(s.c.results_dir) : 0;
 	if (rc != 0)
 		return rc;
+	keyset done = {0}, only = {0};
+	if (so.shard >= 0 && (rc = slurm_task(&s, &so, total, &only)) != 0) {
+		keyset_free(&only);
+		sweep_config_free(&s.c);
+		return rc;
+	}
 	/* Locked before it is read: what a resume skips or cuts is no other sweep's. */
 	int fd = s.dry_run ? -1 : open_locked(s.c.output, &rc, err, sizeof err);
-	keyset done = {0};
 	int unterminated = 0;
 	if (rc == 0)
 		rc = read_done(s.c.output, s.dry_run, &done, &unterminated, err, sizeof err);
@@ -892,13 +1059,16 @@ int main(int argc, char **argv)
 		rc = end_last_line(fd, s.c.output, err, sizeof err);
 	if (rc != 0)
 		fprintf(stderr, "sgdsync-sweep: %s\n", err);
+	else if (so.submit)
+		rc = submit_slurm(&s, &so, total, argc, argv, &done);
 	else if (s.dry_run)
 		dry_run(&s.c, total, train_path, &done);
 	else
-		rc = run_sweep(&s, fd, total, train_path, &done);
+		rc = run_sweep(&s, fd, total, train_path, &done, so.shard >= 0 ? &only : NULL);
 	if (fd >= 0)
 		close_locked(s.c.output, fd);
 	keyset_free(&done);
+	keyset_free(&only);
 	sweep_config_free(&s.c);
 	return rc;
 }

@@ -21,7 +21,8 @@ typedef struct {
 static struct {
 	hwloc_topology_t topo;
 	topology_info info;
-	int *compact; /* info.pus PU numbers in compact order */
+	int npin;     /* PUs of the process's CPU set: what Slurm, taskset or a cgroup left us */
+	int *compact; /* those npin PU numbers in compact order */
 	int *scatter;
 	char note[256];
 } machine;
@@ -124,31 +125,38 @@ static int core_domain(hwloc_topology_t topo, hwloc_obj_t core, int *pkg_of, int
 	return d;
 }
 
-/* Cores in hwloc's logical order (package-major, then NUMA node); a machine without core
- * objects counts each PU as a core. */
-static core_rec *collect_cores(hwloc_topology_t topo, int *ncores, int **rank_out, int *ndomains)
+/* The cores with a PU in allowed, in hwloc's logical order (package-major, then NUMA node),
+ * each with its PUs in allowed; a machine without core objects counts each PU as a core. */
+static core_rec *collect_cores(hwloc_topology_t topo, hwloc_const_bitmap_t allowed, int *ncores,
+			       int **rank_out, int *ndomains)
 {
 	hwloc_obj_type_t type = hwloc_get_nbobjs_by_type(topo, HWLOC_OBJ_CORE) > 0 ? HWLOC_OBJ_CORE
 										  : HWLOC_OBJ_PU;
-	int n = hwloc_get_nbobjs_by_type(topo, type);
+	int n = hwloc_get_nbobjs_by_type(topo, type), kept = 0;
 	core_rec *cores = xcalloc((size_t)n, sizeof *cores);
 	int *pkg_of = xcalloc((size_t)n, sizeof(int)), *node_of = xcalloc((size_t)n, sizeof(int));
 	int *rank = xcalloc((size_t)n, sizeof(int));
+	hwloc_bitmap_t mine = hwloc_bitmap_alloc();
 	*ndomains = 0;
 	for (int i = 0; i < n; i++) {
 		hwloc_obj_t core = hwloc_get_obj_by_type(topo, type, (unsigned)i);
-		int npus = hwloc_get_nbobjs_inside_cpuset_by_type(topo, core->cpuset, HWLOC_OBJ_PU);
-		cores[i].domain = core_domain(topo, core, pkg_of, node_of, rank, ndomains);
-		cores[i].npus = npus;
-		cores[i].pus = xcalloc((size_t)npus, sizeof(int));
+		hwloc_bitmap_and(mine, core->cpuset, allowed);
+		int npus = hwloc_get_nbobjs_inside_cpuset_by_type(topo, mine, HWLOC_OBJ_PU);
+		if (npus <= 0)
+			continue;
+		core_rec *c = &cores[kept++];
+		c->domain = core_domain(topo, core, pkg_of, node_of, rank, ndomains);
+		c->npus = npus;
+		c->pus = xcalloc((size_t)npus, sizeof(int));
 		for (int k = 0; k < npus; k++)
-			cores[i].pus[k] = (int)hwloc_get_obj_inside_cpuset_by_type(topo, core->cpuset,
-										   HWLOC_OBJ_PU, (unsigned)k)
-						  ->os_index;
+			c->pus[k] = (int)hwloc_get_obj_inside_cpuset_by_type(topo, mine, HWLOC_OBJ_PU,
+									     (unsigned)k)
+					    ->os_index;
 	}
+	hwloc_bitmap_free(mine);
 	free(pkg_of);
 	free(node_of);
-	*ncores = n;
+	*ncores = kept;
 	*rank_out = rank;
 	return cores;
 }
@@ -191,16 +199,26 @@ static int *scatter_core_order(const core_rec *cores, int ncores, const int *ran
 	return order;
 }
 
+/* Pinning stays inside the process's CPU set (a Slurm task's CPUs, taskset's list); where it
+ * cannot be read, the whole machine. */
 static void build_orders(hwloc_topology_t topo)
 {
+	hwloc_bitmap_t allowed = hwloc_bitmap_alloc();
+	if (hwloc_get_cpubind(topo, allowed, HWLOC_CPUBIND_PROCESS) != 0 ||
+	    !hwloc_bitmap_intersects(allowed, hwloc_topology_get_topology_cpuset(topo)))
+		hwloc_bitmap_copy(allowed, hwloc_topology_get_topology_cpuset(topo));
 	int ncores, ndomains, *rank;
-	core_rec *cores = collect_cores(topo, &ncores, &rank, &ndomains);
+	core_rec *cores = collect_cores(topo, allowed, &ncores, &rank, &ndomains);
+	hwloc_bitmap_free(allowed);
+	machine.npin = 0;
+	for (int c = 0; c < ncores; c++)
+		machine.npin += cores[c].npus;
 	int *logical = xcalloc((size_t)ncores, sizeof(int));
 	for (int c = 0; c < ncores; c++)
 		logical[c] = c;
 	int *scattered = scatter_core_order(cores, ncores, rank, ndomains);
-	machine.compact = pu_order(cores, logical, ncores, machine.info.pus);
-	machine.scatter = pu_order(cores, scattered, ncores, machine.info.pus);
+	machine.compact = pu_order(cores, logical, ncores, machine.npin);
+	machine.scatter = pu_order(cores, scattered, ncores, machine.npin);
 	for (int c = 0; c < ncores; c++)
 		free(cores[c].pus);
 	free(cores);
@@ -220,7 +238,7 @@ static void build_note(hwloc_topology_t topo)
 		p += w;
 		left -= (size_t)w;
 	}
-	if (memcmp(machine.compact, machine.scatter, (size_t)machine.info.pus * sizeof(int)) == 0)
+	if (memcmp(machine.compact, machine.scatter, (size_t)machine.npin * sizeof(int)) == 0)
 		snprintf(p, left, "%scompact and scatter coincide (%d package%s, %d NUMA node%s, %d PU%s)",
 			 p == machine.note ? "" : "; ", machine.info.packages,
 			 machine.info.packages == 1 ? "" : "s", machine.info.numa_nodes,
@@ -315,7 +333,7 @@ int pin_pu_for(pin_policy policy, int i)
 		return -1;
 	machine_topo();
 	const int *order = policy == PIN_COMPACT ? machine.compact : machine.scatter;
-	return order[i % machine.info.pus];
+	return order[i % machine.npin];
 }
 
 int pin_self(pin_policy policy, int i)

@@ -49,8 +49,9 @@ cJSON *topology_json(void);
  *            siblings again only after every core has one thread
  *   none     the scheduler decides
  * The order does not depend on the number of threads, so thread i lands on the same PU in every
- * run. Indices at or above the PU count wrap around (thread pus+k shares thread k's PU):
- * oversubscription is a real configuration of the study. */
+ * run. The orders hold only the PUs of the process's CPU set (a Slurm task's CPUs, taskset's
+ * list), read when the topology is loaded. Indices at or above their count wrap around (thread
+ * n+k shares thread k's PU): oversubscription is a real configuration of the study. */
 typedef enum {
 	PIN_NONE,
 	PIN_COMPACT,

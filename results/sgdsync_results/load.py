@@ -99,6 +99,7 @@ class Run:
     exit_status: Optional[int] = None
     signal: object = None
     requested: Optional[dict] = None  # a sweep record's config as requested, before resolution
+    host: Optional[str] = None  # a sweep record's host: where a run without a result ran
 
 
 @dataclass
@@ -210,6 +211,7 @@ def load(args):
     _drop_duplicate_runs(ds)
     _resolve_failed_configs(ds)
     _name_machines(ds)
+    _name_run_hardware(ds)
     return ds
 
 
@@ -292,8 +294,11 @@ def _add_sweep(ds, source, rec):
     if rec["signal"] is not None:
         detail = (detail + f" (signal {rec['signal']})").strip()
     config = result["config"] if result is not None else rec["config"]
+    if rec.get("reason"):
+        detail = (detail + f" ({rec['reason']})").strip()
     ds.runs.append(Run(source, env, config, rec["repetition"], rec["outcome"], detail,
-               result, rec["wall_s"], rec["exit_status"], rec["signal"], rec["config"]))
+               result, rec["wall_s"], rec["exit_status"], rec["signal"], rec["config"],
+               rec.get("hostname")))
 
 
 def _run_identity(run):
@@ -301,7 +306,8 @@ def _run_identity(run):
     result) the whole sweep record."""
     if run.result is not None:
         return _digest(run.result)
-    return _digest([run.requested, run.repetition, run.outcome, run.wall_s, run.exit_status, run.signal])
+    return _digest([run.requested, run.repetition, run.outcome, run.wall_s, run.exit_status, run.signal,
+                    run.host])
 
 
 def _drop_duplicate_runs(ds):
@@ -429,3 +435,32 @@ def _bench_point(path, env, machine, binary, name, row):
         throughput, counters = None, {}
     return BenchPoint(path, env, machine, binary, name, topic, primitive, variant, params, threads,
               row.get("repetition_index", 0), throughput, real_s, counters, error)
+
+
+HARDWARE_KEYS = ("cpu_model", "topology")
+
+
+def _name_run_hardware(ds):
+    """Training runs on different hardware never share a configuration: where the runs come from
+    several kinds of machine, each run's config gains "machine" (CPU and PUs), which tables and
+    labels then keep apart. Nodes of one kind (a cluster partition: host names differ, the
+    hardware does not) stay one. A run without a result (crashed, timeout) takes the kind of the
+    other runs of its sweep record's host."""
+    kind_of_env = {e: _digest({k: ds.envs[e].data[k] for k in HARDWARE_KEYS}) for e in ds.envs}
+    kinds = {kind_of_env[r.env] for r in ds.runs if r.env is not None}
+    if len(kinds) < 2:
+        return
+    name_of = {}
+    for e, kind in kind_of_env.items():
+        d = ds.envs[e].data
+        name_of.setdefault(kind, f"{d['cpu_model']}, {d['topology']['pus']} PUs")
+    if len(set(name_of.values())) < len(name_of):
+        name_of = {kind: f"{name} #{i}" for i, (kind, name) in enumerate(name_of.items(), 1)}
+    host_kinds = {}
+    for e, kind in kind_of_env.items():
+        host_kinds.setdefault(ds.envs[e].data["hostname"], set()).add(kind)
+    for run in ds.runs:
+        kind = kind_of_env[run.env] if run.env is not None else None
+        if kind is None and len(host_kinds.get(run.host, ())) == 1:
+            kind = next(iter(host_kinds[run.host]))
+        run.config = dict(run.config, machine=name_of[kind] if kind else f"unknown ({run.host or 'no host'})")

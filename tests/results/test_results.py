@@ -456,6 +456,36 @@ def crashed_env_is_its_machine(out, recs):
           f"the crashed run's environment is the completed run's: {envs}")
 
 
+def case_sweep_machines(out):
+    """Shards of one sweep from two kinds of machine: each kind keeps its own rows (a crashed run
+    without a result goes to its host's), and two nodes of one kind (host names differ, the
+    hardware does not) share theirs."""
+    d = os.path.join(out, "sweep-machines")
+    recs = fixture_lines("compare/A/sweep.jsonl")
+
+    def on(rec, **env):
+        rec = copy.deepcopy(rec)
+        rec["result"]["environment"].update(env)
+        return dict(rec, hostname=rec["result"]["environment"]["hostname"])
+
+    write_input(os.path.join(d, "s.jsonl.submit-1.shard-0.jsonl"), [on(r) for r in recs], lines=True)
+    write_input(os.path.join(d, "s.jsonl.submit-1.shard-1.jsonl"),
+                [on(r, hostname="node-2", date="2026-11-21T10:00:00Z") for r in recs], lines=True)
+    other = [on(r, hostname="epyc-box", cpu_model="AMD EPYC 9654") for r in recs]
+    write_input(os.path.join(d, "s.jsonl.submit-1.shard-2.jsonl"),
+                other + [dict(crashed(recs[0], 3), hostname="epyc-box")], lines=True)
+    r = report(d, d)
+    check(r.returncode == 0 and r.stderr == "", f"shards of two kinds of machine: {r.stderr}")
+    rows = md_outcome_rows(open(os.path.join(d, "summary.md"), encoding="utf-8").read())
+    xeon = {k: v for k, v in rows.items() if "Xeon" in k}
+    epyc = {k: v for k, v in rows.items() if "EPYC 9654" in k}
+    # The fixture's records are repetitions of one configuration: one row per kind of machine.
+    check(len(xeon) == 1 and len(epyc) == 1 and len(rows) == 2, f"a row per kind of machine: {sorted(rows)}")
+    check([v[-1] for v in xeon.values()] == [2 * len(recs)], f"numa-box and node-2 share a row: {xeon}")
+    check([(v[3], v[-1]) for v in epyc.values()] == [(1, len(recs) + 1)],
+          f"the crashed run in epyc-box's row: {epyc}")
+
+
 def case_units(out):
     """The numbers behind the report, on small known inputs."""
     sys.path.insert(0, os.path.join(ROOT, "results"))
