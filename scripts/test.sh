@@ -3,6 +3,7 @@
 #   scripts/test.sh            Release build in build/
 #   scripts/test.sh asan       AddressSanitizer + UndefinedBehaviorSanitizer build in build-asan/
 #   scripts/test.sh tsan       ThreadSanitizer build in build-tsan/
+#   scripts/test.sh fuzz       clang libFuzzer targets (ASan+UBSan) in build-fuzz/, a bounded run each
 # Installs the Debian packages it needs first (scripts/install-deps.sh; root or sudo).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -11,11 +12,17 @@ case "$variant" in
 release) dir=build;      cmake_args=(-DCMAKE_BUILD_TYPE=Release) ;;
 asan)    dir=build-asan; cmake_args=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DSGDSYNC_SANITIZE=address,undefined) ;;
 tsan)    dir=build-tsan; cmake_args=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DSGDSYNC_SANITIZE=thread) ;;
-*) echo "scripts/test.sh: unknown variant '$variant' (valid: release, asan, tsan)" >&2; exit 2 ;;
+fuzz)    dir=build-fuzz; cmake_args=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=clang
+                                     -DCMAKE_CXX_COMPILER=clang++ -DSGDSYNC_FUZZ=ON) ;;
+*) echo "scripts/test.sh: unknown variant '$variant' (valid: release, asan, tsan, fuzz)" >&2; exit 2 ;;
 esac
 
 "$root/scripts/install-deps.sh"
 cmake -S "$root" -B "$root/$dir" -G Ninja "${cmake_args[@]}" >/dev/null
+if [ "$variant" = fuzz ]; then
+    cmake --build "$root/$dir" --parallel "$(nproc)" --target sgdsync_fuzz
+    exec ctest --test-dir "$root/$dir" --output-on-failure -L fuzz
+fi
 cmake --build "$root/$dir" --parallel "$(nproc)"
 
 # TSan needs the address-space layout it was built for; high-entropy ASLR breaks it.
