@@ -5,14 +5,20 @@
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
+#include <cmath>
 #include <cstring>
+#include <exception>
 #include <memory>
 #include <mutex>
+#include <regex>
 #include <string>
+#include <strings.h>
+#include <unistd.h>
 #include <vector>
 
 extern "C" {
@@ -20,6 +26,7 @@ extern "C" {
 
 #include "harness/counters.h"
 #include "harness/env.h"
+#include "harness/jsonfile.h"
 #include "primitives/cacheline.h"
 }
 
@@ -227,6 +234,33 @@ const char *g_prog = "sgdsync-bench";
 	exit(2);
 }
 
+// An exception that reaches the shim (Google Benchmark's, or one thrown under the C benchmark
+// code, on any thread) ends the process with its message and exit 1: never an abort.
+[[noreturn]] void die_exception(const char *what)
+{
+	fprintf(stderr, "%s: internal error: %s\n", g_prog, what);
+	fflush(nullptr);
+	_exit(1); // other threads may still run: no atexit handlers under them
+}
+
+[[noreturn]] void die_current_exception()
+{
+	try {
+		throw;
+	} catch (const std::exception &e) {
+		die_exception(e.what());
+	} catch (...) {
+		die_exception("an exception that is not a std::exception");
+	}
+}
+
+[[noreturn]] void on_terminate()
+{
+	if (std::current_exception())
+		die_current_exception();
+	die_exception("std::terminate without an exception");
+}
+
 void print_help()
 {
 	benchmark::PrintDefaultHelp();
@@ -286,6 +320,134 @@ void parse_thread_list(const char *arg, const char *list, bench_options *o)
 		die_flag(arg, "expected at least one thread count");
 }
 
+// ---- Google Benchmark's flags: checked before the library sees them. Its own parser takes
+//      any word for a boolean, prints the help and exits 0 on a bad format, and a negative
+//      repetition count aborts it (std::length_error) ----
+
+// Each returns nullptr for a value Google Benchmark 1.7.1 takes as meant, else why not.
+const char *gb_bool(const char *v)
+{
+	static const char *const words[] = {"true", "false", "yes", "no", "on", "off", "1", "0"};
+	for (const char *w : words)
+		if (strcasecmp(v, w) == 0)
+			return nullptr;
+	return "expected true or false";
+}
+
+const char *gb_color(const char *v)
+{
+	return strcmp(v, "auto") == 0 || !gb_bool(v) ? nullptr : "expected auto, true or false";
+}
+
+const char *gb_one_of(const char *v, const char *const *words, const char *why)
+{
+	for (; *words; words++)
+		if (strcmp(v, *words) == 0)
+			return nullptr;
+	return why;
+}
+
+const char *gb_format(const char *v)
+{
+	static const char *const formats[] = {"console", "json", "csv", nullptr};
+	return gb_one_of(v, formats, "expected console, json or csv");
+}
+
+const char *gb_time_unit(const char *v)
+{
+	static const char *const units[] = {"ns", "us", "ms", "s", nullptr};
+	return gb_one_of(v, units, "expected ns, us, ms or s");
+}
+
+// A plain decimal number, finite (strtod alone takes "nan", "inf" and hex).
+bool gb_number(const char *v, double *out)
+{
+	char *end;
+	if (!*v || strspn(v, "0123456789.eE+-") != strlen(v))
+		return false;
+	*out = strtod(v, &end);
+	return end != v && *end == '\0' && std::isfinite(*out);
+}
+
+const char *gb_min_time(const char *v)
+{
+	double t;
+	return gb_number(v, &t) && t > 0 ? nullptr : "expected a positive number of seconds";
+}
+
+const char *gb_warmup_time(const char *v)
+{
+	double t;
+	return gb_number(v, &t) && t >= 0 ? nullptr : "expected a number of seconds, 0 or more";
+}
+
+// The library reserves room for every repetition up front.
+const char *gb_repetitions(const char *v)
+{
+	char *end;
+	errno = 0;
+	long n = strtol(v, &end, 10);
+	bool ok = v[0] >= '0' && v[0] <= '9' && *end == '\0' && errno == 0 && n >= 1 && n <= 100000;
+	return ok ? nullptr : "expected an integer in 1..100000";
+}
+
+// The library compiles the filter as a POSIX extended std::regex; a leading '-' negates it.
+const char *gb_filter(const char *v)
+{
+	try {
+		std::regex re(v[0] == '-' ? v + 1 : v, std::regex::extended);
+	} catch (const std::regex_error &) {
+		return "not a valid extended regular expression";
+	}
+	return nullptr;
+}
+
+const char *gb_out(const char *v)
+{
+	static char err[512];
+	return jsonfile_check_writable(v, err, sizeof err) == 0 ? nullptr : err;
+}
+
+struct gb_flag {
+	const char *name;
+	const char *(*check)(const char *value);
+	bool boolean; // may stand alone, meaning true
+};
+
+const gb_flag gb_flags[] = {
+	{"--benchmark_list_tests", gb_bool, true},
+	{"--benchmark_filter", gb_filter, false},
+	{"--benchmark_min_time", gb_min_time, false},
+	{"--benchmark_min_warmup_time", gb_warmup_time, false},
+	{"--benchmark_repetitions", gb_repetitions, false},
+	{"--benchmark_enable_random_interleaving", gb_bool, true},
+	{"--benchmark_report_aggregates_only", gb_bool, true},
+	{"--benchmark_display_aggregates_only", gb_bool, true},
+	{"--benchmark_format", gb_format, false},
+	{"--benchmark_out", gb_out, false},
+	{"--benchmark_out_format", gb_format, false},
+	{"--benchmark_color", gb_color, true},
+	{"--benchmark_counters_tabular", gb_bool, true},
+	{"--benchmark_time_unit", gb_time_unit, false},
+};
+
+// Exits 2 naming arg if it is one of Google Benchmark's flags with a value the library would
+// misread; flags it does not know, it refuses itself (ReportUnrecognizedArguments).
+void check_gb_flag(const char *arg)
+{
+	for (const gb_flag &f : gb_flags) {
+		size_t n = strlen(f.name);
+		if (strncmp(arg, f.name, n) != 0 || (arg[n] != '=' && arg[n] != '\0'))
+			continue;
+		if (arg[n] == '\0' && !f.boolean)
+			die_flag(arg, "needs a value (--flag=value)");
+		const char *why = arg[n] == '=' ? f.check(arg + n + 1) : nullptr;
+		if (why)
+			die_flag(arg, why);
+		return;
+	}
+}
+
 const char *flag_value(const char *arg, const char *name)
 {
 	size_t n = strlen(name);
@@ -335,8 +497,9 @@ void parse_own_flags(int *argc, char **argv, bench_options *o)
 			if (end == v || *end || !(o->run_limit_s > 0))
 				die_flag(a, "expected a positive number of seconds");
 		} else {
+			check_gb_flag(a);
 			if ((v = flag_value(a, "--benchmark_min_time")))
-				min_time = atof(v);
+				min_time = strtod(v, nullptr);
 			argv[kept++] = argv[i];
 		}
 	}
@@ -375,24 +538,9 @@ void add_environment_context(int argc, char **argv)
 	cJSON_Delete(env);
 }
 
-} // namespace
-
-// ---- C API ----
-
-extern "C" {
-
-const bench_options *bench_options_get(void) { return &g_opts; }
-
-void bench_add_context(const char *key, const char *value) { benchmark::AddCustomContext(key, value); }
-
-void bench_environment_blas(const char *openblas_config) { g_openblas_config = openblas_config; }
-
-void bench_environment_blas_core(const blas_core_info *core) { g_blas_core = core; }
-
-int bench_main(int argc, char **argv, void (*register_all)(const bench_options *opts))
+// bench_main without its exception guard.
+int run_main(int argc, char **argv, void (*register_all)(const bench_options *opts))
 {
-	const char *slash = strrchr(argv[0], '/');
-	g_prog = slash ? slash + 1 : argv[0];
 	std::vector<char *> original(argv, argv + argc);
 
 	parse_own_flags(&argc, argv, &g_opts);
@@ -412,6 +560,32 @@ int bench_main(int argc, char **argv, void (*register_all)(const bench_options *
 	benchmark::Shutdown();
 	counters_close();
 	return 0;
+}
+
+} // namespace
+
+// ---- C API ----
+
+extern "C" {
+
+const bench_options *bench_options_get(void) { return &g_opts; }
+
+void bench_add_context(const char *key, const char *value) { benchmark::AddCustomContext(key, value); }
+
+void bench_environment_blas(const char *openblas_config) { g_openblas_config = openblas_config; }
+
+void bench_environment_blas_core(const blas_core_info *core) { g_blas_core = core; }
+
+int bench_main(int argc, char **argv, void (*register_all)(const bench_options *opts))
+{
+	const char *slash = strrchr(argv[0], '/');
+	g_prog = slash ? slash + 1 : argv[0];
+	std::set_terminate(on_terminate);
+	try {
+		return run_main(argc, argv, register_all);
+	} catch (...) {
+		die_current_exception();
+	}
 }
 
 bench_family *bench_register(const char *name, bench_fn fn, const void *arg, size_t arg_size)

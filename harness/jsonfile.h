@@ -3,7 +3,10 @@
 
 /* Writing result files so that a crash never leaves half a file: the document goes to a
  * temporary file in the same directory, is fsync'ed, then renamed over path (and the directory
- * fsync'ed). A reader sees the old file or the new one, never a mix. */
+ * fsync'ed). A reader sees the old file or the new one, never a mix.
+ * A symbolic link is followed (a dangling one too): its target is replaced, the link stays. A
+ * character device or a FIFO (/dev/null, /dev/stdout) is written in place, without a rename. A
+ * directory, a socket or a block device is refused. */
 
 #include <stddef.h>
 

@@ -164,6 +164,20 @@ report() {
 	/usr/bin/python3 "$root/results/sgdsync-report" -o "$run" --title "sgdsync report ($profile, $(hostname))" "${inputs[@]}"
 }
 
+# out_root_arg FLAG VALUE: the --out directory, or exit 2 naming what is wrong with it (an empty
+# one put the run directory at /). After a bare --out, a flag is not taken for the directory.
+out_root_arg() {
+	if [ -z "$2" ] || { [ "$1" = --out ] && [[ $2 == -* ]]; }; then
+		echo "main.sh: $1: needs a directory" >&2
+		exit 2
+	fi
+	if [ -e "$2" ] && [ ! -d "$2" ]; then
+		echo "main.sh: $1: $2 is not a directory" >&2
+		exit 2
+	fi
+	out_root=$2
+}
+
 # The whole job is one function, read in full before it runs: editing this file (a git pull)
 # during a long run cannot change what the running job does.
 main() {
@@ -172,8 +186,8 @@ main() {
 		case $1 in
 		--quick) profile=quick ;;
 		--full) profile=full ;;
-		--out) out_root=${2:?--out needs a directory}; shift ;;
-		--out=*) out_root=${1#--out=} ;;
+		--out) out_root_arg --out "${2:-}"; shift ;;
+		--out=*) out_root_arg "$1" "${1#--out=}" ;;
 		--build-dir) build=${2:?--build-dir needs a directory}; shift ;;
 		--build-dir=*) build=${1#--build-dir=} ;;
 		--no-deps) install_deps=0 ;;

@@ -5,25 +5,43 @@ stderr, one line per file); 1 when no input was valid; 2 for a usage error."""
 
 import argparse
 import os
+import stat
 import sys
 import tempfile
 
 from . import compare, html, load, markdown, sections
 
 
+def _stream(path):
+    """Whether path names (through its links) a character device or a FIFO: written in place,
+    since a rename would replace /dev/null or a pipe by a regular file."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    return stat.S_ISCHR(mode) or stat.S_ISFIFO(mode)
+
+
 def write_atomic(path, text):
     """Writes text to path through a temporary file in the same directory and a rename, so a
-    reader never sees half a report and an old report survives a failed run."""
-    d = os.path.dirname(os.path.abspath(path))
+    reader never sees half a report and an old report survives a failed run. A symbolic link
+    (a dangling one too) is followed, and its target replaced; a device or FIFO is written in
+    place."""
+    if _stream(path):
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(text)
+        return
+    target = os.path.realpath(path)
+    d = os.path.dirname(target)
     os.makedirs(d, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", dir=d)
+    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(target) + ".", dir=d)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
+        os.replace(tmp, target)
     except BaseException:
         os.unlink(tmp)
         raise
@@ -31,9 +49,13 @@ def write_atomic(path, text):
 
 def _output_problem(path):
     """Why path cannot be written as an output, or None. Missing directories are created."""
-    if os.path.isdir(path):
-        return "is a directory"
-    d = os.path.dirname(os.path.abspath(path))
+    if _stream(path):
+        return None if os.access(path, os.W_OK) else "cannot write it"
+    target = os.path.realpath(path)
+    if os.path.exists(target) and not os.path.isfile(target):
+        kind = "a directory" if os.path.isdir(target) else "not a regular file, a device or a FIFO"
+        return f"links to {target}, which is {kind}" if os.path.islink(path) else f"is {kind}"
+    d = os.path.dirname(target)
     while not os.path.exists(d):
         d = os.path.dirname(d)
     if not os.path.isdir(d):

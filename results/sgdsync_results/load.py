@@ -10,6 +10,7 @@ valid inputs are kept, so that one bad file never hides the others.
 
 import hashlib
 import json
+import math
 import os
 import re
 from dataclasses import dataclass, field
@@ -32,6 +33,14 @@ GBENCH_FIELDS = {
 }
 TIME_UNIT_S = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}
 MACHINE_KEYS = ("hostname", "cpu_model", "topology")
+
+# Bounds no honest result crosses, checked at load time so that the report never sees the rest:
+# sgdsync's documents nest a few levels, its figures fit 64-bit counters, its thread counts a
+# machine and its rates (operations per second, all threads) any hardware.
+MAX_DEPTH = 32
+MAX_MAGNITUDE = 2.0 ** 64
+MAX_THREADS = 1 << 16
+MAX_RATE = 1e15
 
 
 class ResultError(Exception):
@@ -160,6 +169,59 @@ def validate(kind, obj, where=""):
     raise ResultError(f"{kind} schema: {'at ' + loc + ': ' if loc else ''}{err.message}")
 
 
+def parse_json(text):
+    """json.loads, with a document nested beyond what Python's parser can recurse into as a
+    ResultError (Python raises RecursionError)."""
+    try:
+        doc = json.loads(text)
+    except RecursionError:
+        raise ResultError("JSON nested too deeply to read")
+    check_values(doc)
+    return doc
+
+
+def check_values(doc):
+    """Raises ResultError for a document nested deeper than MAX_DEPTH, or with a number that is
+    not finite or beyond MAX_MAGNITUDE (Python's json reads NaN, Infinity and 1e999)."""
+    stack = [(doc, 1, "")]
+    while stack:
+        obj, depth, where = stack.pop()
+        if depth > MAX_DEPTH:
+            raise ResultError(f"nested more than {MAX_DEPTH} levels deep (at {where.lstrip('/')}); "
+                              "sgdsync results nest a few levels")
+        if isinstance(obj, dict):
+            stack += [(v, depth + 1, f"{where}/{k}") for k, v in obj.items()]
+        elif isinstance(obj, list):
+            stack += [(v, depth + 1, f"{where}/{i}") for i, v in enumerate(obj)]
+        elif isinstance(obj, (int, float)) and not isinstance(obj, bool) and \
+                not (math.isfinite(obj) and abs(obj) <= MAX_MAGNITUDE):
+            raise ResultError(f"at {where.lstrip('/')}: {obj!r} is out of range (a finite number "
+                              f"of magnitude at most 2^64)")
+
+
+def check_range(obj, key, lo, hi, what, where="", integer=False):
+    """Raises ResultError unless obj[key], where present and not null, lies in lo..hi."""
+    v = obj.get(key) if isinstance(obj, dict) else None
+    if v is None or isinstance(v, bool) or not isinstance(v, (int, float)):
+        return
+    if not lo <= v <= hi or (integer and v != int(v)):
+        loc = (where + "/" + key).strip("/")
+        raise ResultError(f"at {loc}: {v!r} is out of range ({what} is "
+                          f"{'an integer' if integer else 'a number'} in {lo:g}..{hi:g})")
+
+
+def check_config_ranges(config, where):
+    check_range(config, "threads", 1, MAX_THREADS, "a thread count", where, integer=True)
+
+
+def check_train_ranges(doc, where=""):
+    """The figures of a training-run object that plots and tables compute with."""
+    check_config_ranges(doc["config"], (where + "/config").strip("/"))
+    check_range(doc["totals"], "updates_per_s", 0, MAX_RATE, "a rate", (where + "/totals").strip("/"))
+    for i, epoch in enumerate(doc["epochs"]):
+        check_range(epoch, "updates_per_s", 0, MAX_RATE, "a rate", f"{where}/epochs/{i}".strip("/"))
+
+
 def check_format(expected, version):
     if version != FORMAT_VERSION:
         raise ResultError(f"format {expected!r} version {version!r} is not supported "
@@ -208,6 +270,8 @@ def load(args):
             ds.errors.append(f"{path}: {e}")
         except OSError as e:
             ds.errors.append(f"{path}: cannot read: {e.strerror}")
+        except Exception as e:  # one file's unforeseen problem must not hide the others
+            ds.errors.append(f"{path}: cannot be read as a result: {type(e).__name__}: {e}")
     _drop_duplicate_runs(ds)
     _resolve_failed_configs(ds)
     _name_machines(ds)
@@ -223,7 +287,7 @@ def _load_file(ds, path, raw):
     if not text.strip():
         raise ResultError("empty file")
     try:
-        doc = json.loads(text)
+        doc = parse_json(text)
     except json.JSONDecodeError as e:
         if e.msg == "Extra data" or path.endswith(".jsonl"):
             return "sweep", _load_lines(ds, path, text)
@@ -252,7 +316,7 @@ def _load_lines(ds, path, text):
         where = f"{path}:{lineno}"
         try:
             try:
-                rec = json.loads(line)
+                rec = parse_json(line)
             except json.JSONDecodeError as e:
                 raise ResultError(f"malformed JSON: {e.msg} at column {e.colno}")
             if not isinstance(rec, dict) or rec.get("format") != "sgdsync-sweep":
@@ -261,6 +325,8 @@ def _load_lines(ds, path, text):
             good += 1
         except ResultError as e:
             ds.errors.append(f"{where}: {e}")
+        except Exception as e:  # as in load: one line's unforeseen problem stays its own
+            ds.errors.append(f"{where}: cannot be read as a result: {type(e).__name__}: {e}")
     if good == 0:
         raise ResultError("no valid sweep record")
     return good
@@ -274,6 +340,7 @@ def _train_env(ds, source, result):
 def _add_train(ds, source, doc):
     check_format("sgdsync-train", doc.get("version"))
     validate("train", doc)
+    check_train_ranges(doc)
     env = _train_env(ds, source, doc)
     ds.runs.append(Run(source, env, doc["config"], None, doc["outcome"], doc.get("outcome_detail", ""),
                doc, doc["totals"]["wall_s"]))
@@ -282,11 +349,13 @@ def _add_train(ds, source, doc):
 def _add_sweep(ds, source, rec):
     check_format("sgdsync-sweep", rec.get("version"))
     validate("sweep", rec)
+    check_config_ranges(rec["config"], "config")
     result = rec["result"]
     env = None
     if result is not None:
         check_format("sgdsync-train", result.get("version"))
         validate("train", result, "result")
+        check_train_ranges(result, "result")
         env = _train_env(ds, source, result)
     elif "environment" in rec:  # a crashed or timed-out run, recorded by a newer sweep
         env = _train_env(ds, source, rec)
@@ -367,7 +436,7 @@ def _add_bench(ds, path, doc):
     check_format("sgdsync-bench", version)
     validate("bench", doc)
     try:
-        envdata = json.loads(ctx["sgdsync_environment"])
+        envdata = parse_json(ctx["sgdsync_environment"])
     except json.JSONDecodeError as e:
         raise ResultError(f"context sgdsync_environment is not valid JSON: {e.msg}")
     validate("environment", envdata, "context/sgdsync_environment")
@@ -403,7 +472,10 @@ def parse_name(name):
 
 def _bench_points(path, env, machine, binary, rows):
     points, aggregates = [], {}
-    for row in rows:
+    for i, row in enumerate(rows):
+        check_range(row, "threads", 1, MAX_THREADS, "a thread count", f"benchmarks/{i}", integer=True)
+        for rate in ("items_per_second", "bytes_per_second"):
+            check_range(row, rate, 0, MAX_RATE, "a rate", f"benchmarks/{i}")
         name = row.get("run_name", row["name"])
         if row.get("run_type") == "aggregate":
             aggregates.setdefault(name, {})[row.get("aggregate_name", "")] = row

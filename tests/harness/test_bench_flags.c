@@ -1,6 +1,7 @@
-/* The benchmark binaries' command lines: every bad flag is refused with exit status 2 and a
- * message naming it; --benchmark_list_tests lists the documented names, and --grid=full lists
- * more than the default grid. Nothing here runs a benchmark. */
+/* The benchmark binaries' command lines: every bad flag, Google Benchmark's included, is
+ * refused with exit status 2 and a message naming it, and good ones pass; --benchmark_list_tests
+ * lists the documented names, and --grid=full lists more than the default grid. Nothing here
+ * runs a benchmark. */
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,6 +54,13 @@ int main(void)
 		"--pin=bogus", "--pin", "--placement=node:9999", "--placement=everywhere", "--counters=nope",
 		"--counters=likwid:NO_SUCH_GROUP", "--grid=huge", "--threads=0", "--threads=2,x", "--run-limit=0",
 		"--run-limit=soon", "--no_such_flag",
+		/* Google Benchmark's own, checked before the library misreads them */
+		"--benchmark_repetitions=-1", "--benchmark_repetitions=0", "--benchmark_repetitions=1x",
+		"--benchmark_repetitions=2000000000", "--benchmark_min_time=-1", "--benchmark_min_time=nan",
+		"--benchmark_min_time=inf", "--benchmark_min_warmup_time=-0.5", "--benchmark_format=xml",
+		"--benchmark_out_format=html", "--benchmark_enable_random_interleaving=maybe",
+		"--benchmark_report_aggregates_only=2", "--benchmark_color=purple", "--benchmark_time_unit=yr",
+		"--benchmark_filter=[", "--benchmark_filter", "--benchmark_out=/nonexistent/dir/out.json",
 	};
 	for (size_t i = 0; i < sizeof binaries / sizeof *binaries; i++)
 		for (size_t f = 0; f < sizeof bad_flags / sizeof *bad_flags; f++)
@@ -74,6 +82,16 @@ int main(void)
 	CHECK(full > def, "locks: the full grid (%d) is larger than the default (%d)", full, def);
 	CHECK(list_tests(BENCH_LOCKS_BIN, "--threads=3,5", "locks/tas/backoff:none/cs:16/real_time/threads:5") > 0,
 	      "--threads sets the thread counts");
+
+	char out_flag[300];
+	snprintf(out_flag, sizeof out_flag, "--benchmark_out=%s/gb.json", dir);
+	char *good[] = {BENCH_ATOMICS_BIN, "--counters=none", "--benchmark_repetitions=3", "--benchmark_min_time=0.01",
+			"--benchmark_min_warmup_time=0", "--benchmark_format=json", "--benchmark_out_format=csv",
+			"--benchmark_enable_random_interleaving=true", "--benchmark_color=auto", "--benchmark_time_unit=us",
+			"--benchmark_filter=-^atomics/load", "--benchmark_counters_tabular", out_flag,
+			"--benchmark_list_tests", NULL};
+	int status = bench_exec(good, out_path, err_path);
+	CHECK(status == 0, "good Google Benchmark flags: exit status %d", status);
 
 	char cmd[600];
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);

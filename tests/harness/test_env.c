@@ -1,5 +1,6 @@
 /* The environment object carries every key of formats §1 with the right types and values, and
- * jsonfile_write_atomic leaves either the old or the new file, never a mix or a leftover. */
+ * jsonfile_write_atomic leaves either the old or the new file, never a mix or a leftover; it
+ * writes through symbolic links, into devices and FIFOs, and refuses what is none of these. */
 
 #include <dirent.h>
 #include <pthread.h>
@@ -8,7 +9,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -171,13 +175,13 @@ static void check_atomic_write(void)
 	struct stat st;
 	CHECK(stat(path, &st) == 0 && (st.st_mode & 0777) == 0644, "mode %o", st.st_mode & 0777);
 
-	/* A failing write (the target is a directory: rename fails) leaves the old state alone. */
+	/* A failing write (the target is a directory) leaves the old state alone. */
 	char sub[160];
 	snprintf(sub, sizeof sub, "%s/sub", dir);
 	CHECK(mkdir(sub, 0755) == 0, "mkdir");
 	err[0] = '\0';
 	CHECK(jsonfile_write_atomic(sub, docs[0], err, sizeof err) == -1, "wrote over a directory");
-	CHECK(strstr(err, sub) && strstr(err, "renaming"), "message: %s", err);
+	CHECK(strstr(err, sub) && strstr(err, "a directory"), "message: %s", err);
 	CHECK(stat(sub, &st) == 0 && S_ISDIR(st.st_mode), "directory replaced");
 	CHECK(jsonfile_check_writable(sub, err, sizeof err) == -1 && strstr(err, "directory"), "%s", err);
 	snprintf(sub, sizeof sub, "%s/no/such/dir.json", dir);
@@ -193,9 +197,112 @@ static void check_atomic_write(void)
 	cJSON_Delete(docs[1]);
 }
 
+/* Whether the file at p holds document `which` of doc_of. */
+static int holds(const char *p, int which)
+{
+	FILE *f = fopen(p, "r");
+	char buf[16384];
+	size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+	if (f)
+		fclose(f);
+	buf[n] = '\0';
+	cJSON *d = cJSON_Parse(buf);
+	cJSON *w = d ? cJSON_GetObjectItem(d, "which") : NULL;
+	int ok = w && w->valueint == which;
+	cJSON_Delete(d);
+	return ok;
+}
+
+static int is_link_to(const char *link, const char *target)
+{
+	char buf[256];
+	ssize_t n = readlink(link, buf, sizeof buf - 1);
+	if (n < 0)
+		return 0;
+	buf[n] = '\0';
+	return strcmp(buf, target) == 0;
+}
+
+static void *drain_fifo(void *arg)
+{
+	FILE *f = fopen(arg, "r");
+	static char got[16384];
+	size_t n = f ? fread(got, 1, sizeof got - 1, f) : 0;
+	if (f)
+		fclose(f);
+	got[n] = '\0';
+	return got;
+}
+
+/* The path writes where it names: a link's target (the link stays), a dangling link's target,
+ * a FIFO and a character device in place; a directory, a socket are refused by name. */
+static void check_output_kinds(void)
+{
+	char err[512], p[192], q[192];
+	cJSON *doc = doc_of(1);
+	struct stat st;
+	snprintf(dir, sizeof dir, "/tmp/sgdsync-test-env-XXXXXX");
+	CHECK(mkdtemp(dir) != NULL, "mkdtemp");
+
+	snprintf(p, sizeof p, "%s/link.json", dir);
+	snprintf(q, sizeof q, "%s/sub", dir);
+	CHECK(mkdir(q, 0755) == 0 && symlink("sub/hop", p) == 0, "mkdir, symlink");
+	snprintf(q, sizeof q, "%s/sub/hop", dir);
+	CHECK(symlink("real.json", q) == 0, "symlink"); /* relative to sub/, dangling */
+	CHECK(jsonfile_check_writable(p, err, sizeof err) == 0, "%s", err);
+	CHECK(jsonfile_write_atomic(p, doc, err, sizeof err) == 0, "%s", err);
+	CHECK(is_link_to(p, "sub/hop") && is_link_to(q, "real.json"), "a link was replaced");
+	snprintf(q, sizeof q, "%s/sub/real.json", dir);
+	CHECK(lstat(q, &st) == 0 && S_ISREG(st.st_mode) && holds(q, 1), "the dangling link's target holds the document");
+	cJSON_Delete(doc);
+	doc = doc_of(0);
+	CHECK(jsonfile_write_atomic(p, doc, err, sizeof err) == 0 && holds(q, 0), "rewrite through links: %s", err);
+	CHECK(leftovers() == 0, "%d temporary files left behind", leftovers());
+
+	snprintf(p, sizeof p, "%s/fifo", dir);
+	CHECK(mkfifo(p, 0644) == 0, "mkfifo");
+	CHECK(jsonfile_check_writable(p, err, sizeof err) == 0, "%s", err);
+	pthread_t th;
+	void *got;
+	CHECK(pthread_create(&th, NULL, drain_fifo, p) == 0, "pthread_create");
+	CHECK(jsonfile_write_atomic(p, doc, err, sizeof err) == 0, "%s", err);
+	pthread_join(th, &got);
+	CHECK(lstat(p, &st) == 0 && S_ISFIFO(st.st_mode), "the FIFO was replaced");
+	cJSON *back = cJSON_Parse(got);
+	CHECK(back && cJSON_GetObjectItem(back, "which")->valueint == 0, "the FIFO's reader got: %.40s", (char *)got);
+	cJSON_Delete(back);
+
+	/* A device of our own, a twin of /dev/null, where mknod is allowed (root). */
+	snprintf(p, sizeof p, "%s/null", dir);
+	if (mknod(p, S_IFCHR | 0666, makedev(1, 3)) == 0) {
+		CHECK(jsonfile_check_writable(p, err, sizeof err) == 0, "%s", err);
+		CHECK(jsonfile_write_atomic(p, doc, err, sizeof err) == 0, "%s", err);
+		CHECK(lstat(p, &st) == 0 && S_ISCHR(st.st_mode), "the character device was replaced");
+	} else {
+		printf("mknod not permitted: the character device case runs as root only\n");
+	}
+	CHECK(leftovers() == 0, "%d temporary files left behind", leftovers());
+
+	struct sockaddr_un addr = {.sun_family = AF_UNIX};
+	snprintf(addr.sun_path, sizeof addr.sun_path, "%s/sock", dir);
+	int sock = socket(AF_UNIX, SOCK_STREAM, 0);
+	CHECK(sock >= 0 && bind(sock, (struct sockaddr *)&addr, sizeof addr) == 0, "bind");
+	CHECK(jsonfile_check_writable(addr.sun_path, err, sizeof err) == -1 && strstr(err, "a socket"), "%s", err);
+	CHECK(jsonfile_write_atomic(addr.sun_path, doc, err, sizeof err) == -1 && strstr(err, "a socket") &&
+	      strstr(err, addr.sun_path), "%s", err);
+	CHECK(lstat(addr.sun_path, &st) == 0 && S_ISSOCK(st.st_mode), "the socket was replaced");
+	close(sock);
+
+	char cmd[200];
+	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+	CHECK(system(cmd) == 0, "cleanup");
+	cJSON_Delete(doc);
+}
+
 int main(void)
 {
 	check_environment();
 	check_atomic_write();
+	check_output_kinds();
 	CHECK_DONE();
 }

@@ -294,6 +294,110 @@ def case_report_errors(out):
     unwritable_outputs(out)
 
 
+def case_report_limits(out):
+    """Inputs past every bound sgdsync's results keep, and outputs that are not plain files."""
+    out_of_range_values(out)
+    outputs_where_they_point(out)
+
+
+def problem_lines(stderr, expect, prog="sgdsync-report"):
+    """Checks one line on stderr per {file name: message part}, and no traceback."""
+    check("Traceback" not in stderr, f"no traceback: {stderr[-2000:]}")
+    for name, msg in expect.items():
+        line = next((ln for ln in stderr.splitlines() if f"{name}:" in ln), "")
+        check(line.startswith(prog + ": ") and msg in line, f"{name}: expected '{msg}' on stderr, got '{line}'")
+
+
+def out_of_range_values(out):
+    """A file nested 50 000 levels deep, a thread count of 1e30, a rate of 1e308, NaN: each is one
+    problem naming the file, and the valid files are still reported (report and compare)."""
+    d = os.path.join(out, "ranges")
+    good = fixture_json("bad/good-train.json")
+    cases = {"threads-1e30.json": (("config", "threads"), 1e30, "at config/threads: 1e+30 is out of range"),
+             "threads-100000.json": (("config", "threads"), 100000,
+                                  "at config/threads: 100000 is out of range (a thread count is an integer in 1..65536)"),
+             "rate-1e308.json": (("totals", "updates_per_s"), 1e308, "at totals/updates_per_s: 1e+308 is out of range"),
+             "rate-1e18.json": (("totals", "updates_per_s"), 1e18, "(a rate is a number in 0..1e+15)"),
+             "epoch-nan.json": (("epochs", 0, "updates_per_s"), float("nan"), "at epochs/0/updates_per_s: nan")}
+    for name, (keys, value, _) in cases.items():
+        doc = copy.deepcopy(good)
+        doc["seed"] = name  # distinct contents: no file is a copy of another
+        obj = doc
+        for k in keys[:-1]:
+            obj = obj[k]
+        obj[keys[-1]] = value
+        write_input(os.path.join(d, name), doc)
+    write_input(os.path.join(d, "good.json"), good)
+    deep = "[" * 50000 + "]" * 50000
+    with open(os.path.join(d, "deep.json"), "w") as f:
+        f.write(deep)
+    with open(os.path.join(d, "deep-env.json"), "w") as f:
+        bench = fixture_json("compare/A/bench.json")
+        bench["context"]["sgdsync_environment"] = deep
+        json.dump(bench, f)
+    recs = fixture_lines("compare/A/sweep.jsonl")
+    with open(os.path.join(d, "sweep.jsonl"), "w") as f:
+        f.write(json.dumps(recs[0]) + "\n" + '{"format": "sgdsync-sweep", "x": ' + deep + "}\n")
+    expect = {name: msg for name, (_, _, msg) in cases.items()}
+    expect.update({"deep.json": "JSON nested too deeply to read", "deep-env.json": "nested too deeply",
+                   "sweep.jsonl:2": "nested too deeply"})
+    r = report(os.path.join(d, "report"), d)
+    check(r.returncode == 0, f"out-of-range inputs: exit status 0 with valid ones, got {r.returncode}")
+    problem_lines(r.stderr, expect)
+    check(len(r.stderr.splitlines()) == len(expect), f"one line per problem: {r.stderr}")
+    md = open(os.path.join(d, "report", "summary.md"), encoding="utf-8").read()
+    check("2 converged of 2 runs." in md, "the valid run file and sweep record are reported")
+    r = run([COMPARE, "--no-gbench", d, os.path.join(FIX, "compare", "B")])
+    check(r.returncode == 0, f"compare with out-of-range inputs: exit status {r.returncode}: {r.stderr[-500:]}")
+    problem_lines(r.stderr, {f"A: {os.path.join(d, 'deep.json')}": "nested too deeply"}, "sgdsync-compare")
+
+
+def outputs_where_they_point(out):
+    """--html and --markdown through a symbolic link (dangling too) replace its target and keep the
+    link; a FIFO and a character device are written in place; a socket is refused (exit 2)."""
+    import socket
+    import stat
+    import threading
+    d = os.path.join(out, "targets")
+    shutil.rmtree(d, ignore_errors=True)
+    os.makedirs(os.path.join(d, "real"))
+    good = os.path.join(FIX, "bad", "good-train.json")
+    html_link, md_link = os.path.join(d, "report.html"), os.path.join(d, "summary.md")
+    open(os.path.join(d, "real", "old.html"), "w").close()
+    os.symlink("real/old.html", html_link)
+    os.symlink("real/new.md", md_link)  # dangling
+    r = run([REPORT, "-o", d, good])
+    check(r.returncode == 0, f"through links: {r.stderr}")
+    check(os.readlink(html_link) == "real/old.html" and os.readlink(md_link) == "real/new.md", "the links stay")
+    check("<html" in open(os.path.join(d, "real", "old.html")).read().lower(), "the link's target holds the report")
+    check(OUTCOMES_HEADER in open(os.path.join(d, "real", "new.md")).read(), "the dangling link's target is written")
+
+    fifo = os.path.join(d, "fifo")
+    os.mkfifo(fifo)
+    got = []
+    reader = threading.Thread(target=lambda: got.append(open(fifo, encoding="utf-8").read()))
+    reader.start()
+    r = run([REPORT, "-o", os.path.join(d, "o"), "--markdown", fifo, good])
+    reader.join(30)
+    check(r.returncode == 0 and stat.S_ISFIFO(os.lstat(fifo).st_mode), f"FIFO kept: {r.stderr}")
+    check(got and OUTCOMES_HEADER in got[0], "the FIFO's reader got the summary")
+    null = os.path.join(d, "null")
+    try:
+        os.mknod(null, stat.S_IFCHR | 0o666, os.makedev(1, 3))  # a twin of /dev/null (root only)
+    except PermissionError:
+        null = None
+    if null:
+        r = run([COMPARE, "--no-gbench", "--html", null, os.path.join(FIX, "compare", "A"), os.path.join(FIX, "compare", "B")])
+        check(r.returncode == 0 and stat.S_ISCHR(os.lstat(null).st_mode), f"character device kept: {r.stderr}")
+    sock_path = os.path.join(d, "sock")
+    sock = socket.socket(socket.AF_UNIX)
+    sock.bind(sock_path)
+    r = run([REPORT, "-o", d, "--html", sock_path, good])
+    check(r.returncode == 2 and "not a regular file, a device or a FIFO" in r.stderr, f"socket refused: {r.stderr}")
+    check(stat.S_ISSOCK(os.lstat(sock_path).st_mode), "the socket stays")
+    sock.close()
+
+
 def copies_count_once(out):
     """A copied file is skipped and counted as a duplicate; a sweep record in two files (an older
     copy of a sweep) is one run, crashed or not."""
