@@ -352,6 +352,19 @@ int pin_self(pin_policy policy, int i)
 	return -1;
 }
 
+int topology_node_index_of_pu(int pu)
+{
+	hwloc_topology_t topo = machine_topo();
+	hwloc_obj_t node = NULL;
+
+	if (pu < 0)
+		return 0;
+	while ((node = hwloc_get_next_obj_by_type(topo, HWLOC_OBJ_NUMANODE, node)))
+		if (hwloc_bitmap_isset(node->cpuset, (unsigned)pu))
+			return (int)node->logical_index;
+	return 0;
+}
+
 /* ---- Placement ---- */
 
 static int node_exists(int node)

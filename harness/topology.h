@@ -68,6 +68,10 @@ int pin_pu_for(pin_policy policy, int i);
  * left unbound: policy none, or the OS refused the binding (then one line on stderr says why). */
 int pin_self(pin_policy policy, int i);
 
+/* The NUMA node of PU pu as a dense index, 0 .. numa_nodes - 1 (hwloc's logical order): the
+ * cluster of a cohort lock. 0 for pu < 0 (an unpinned thread) or a PU in no node. */
+int topology_node_index_of_pu(int pu);
+
 /* ---- Placement of shared memory (a parameter vector every worker reads) ----
  *   local       no binding: pages land by first touch, i.e. on the NUMA node of the thread that
  *               initialises the buffer (the study's NUMA case: the model lives on one node)

@@ -277,7 +277,7 @@ const train_option train_option_table[] = {
 	 set_backoff, 1},
 	{"lock", "KIND", "default",
 	 "mutex and rwlock: default (chosen from the backoff), mutex, trymutex, tas, ttas, ticket, "
-	 "pthread-rw, rw",
+	 "pthread-rw, rw, mcs, clh, cohort (one cluster in training)",
 	 set_lock, 1},
 	{"persistence", "B", "0", "leashed: CAS attempts per update before it is dropped; 0 = unbounded",
 	 set_persistence, 1},

@@ -2,15 +2,20 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "primitives/clh.h"
+#include "primitives/cohort.h"
+#include "primitives/mcs.h"
 #include "primitives/rwlock.h"
 #include "primitives/spinlock.h"
 
 static const char *const kind_names[LOCK_KIND_COUNT] = {
 	[LOCK_MUTEX] = "mutex", [LOCK_TRYMUTEX] = "trymutex",     [LOCK_TAS] = "tas",
 	[LOCK_TTAS] = "ttas",   [LOCK_TICKET] = "ticket",         [LOCK_PTHREAD_RW] = "pthread-rw",
-	[LOCK_RW] = "rw",
+	[LOCK_RW] = "rw",       [LOCK_MCS] = "mcs",               [LOCK_CLH] = "clh",
+	[LOCK_COHORT] = "cohort",
 };
 
 const char *lock_kind_name(lock_kind kind)
@@ -52,9 +57,17 @@ int lock_kind_uses_backoff(lock_kind kind)
 	case LOCK_TTAS:
 	case LOCK_TICKET:
 	case LOCK_RW:
+	case LOCK_MCS:
+	case LOCK_CLH:
+	case LOCK_COHORT:
 		return 1;
 	}
 	return 0;
+}
+
+int lock_kind_is_fifo(lock_kind kind)
+{
+	return kind == LOCK_TICKET || kind == LOCK_MCS || kind == LOCK_CLH || kind == LOCK_COHORT;
 }
 
 /* glibc's rwlock prefers readers by default, and a stream of readers would starve its writers;
@@ -77,6 +90,13 @@ static int pthread_rw_init(pthread_rwlock_t *rw)
 
 int lock_init(lock_t *l, lock_kind kind)
 {
+	return lock_init_clusters(l, kind, 1);
+}
+
+int lock_init_clusters(lock_t *l, lock_kind kind, uint32_t clusters)
+{
+	clh_node *free_node;
+
 	memset(l, 0, sizeof *l);
 	l->kind = kind;
 	switch (kind) {
@@ -94,6 +114,17 @@ int lock_init(lock_t *l, lock_kind kind)
 		atomic_init(&l->u.ticket.next, 0);
 		atomic_init(&l->u.ticket.serving, 0);
 		return 0;
+	case LOCK_MCS:
+		atomic_init(&l->u.mcs_tail, NULL);
+		return 0;
+	case LOCK_CLH:
+		free_node = clh_node_new();
+		if (!free_node)
+			return ENOMEM;
+		atomic_init(&l->u.clh_tail, free_node);
+		return 0;
+	case LOCK_COHORT:
+		return cohort_init(l, clusters);
 	case LOCK_KIND_COUNT:
 		break;
 	}
@@ -106,12 +137,28 @@ void lock_destroy(lock_t *l)
 		pthread_mutex_destroy(&l->u.mutex);
 	else if (l->kind == LOCK_PTHREAD_RW)
 		pthread_rwlock_destroy(&l->u.rwlock);
+	else if (l->kind == LOCK_CLH)
+		/* Relaxed: no thread uses the lock any more. */
+		free(atomic_load_explicit(&l->u.clh_tail, memory_order_relaxed));
+	else if (l->kind == LOCK_COHORT)
+		cohort_destroy(l);
 }
 
 void lock_ctx_init(lock_ctx *ctx, const backoff_policy *policy, uint64_t seed)
 {
+	memset(ctx, 0, sizeof *ctx);
 	backoff_init(&ctx->backoff, policy, seed);
-	memset(&ctx->stats, 0, sizeof ctx->stats);
+}
+
+void lock_ctx_set_cluster(lock_ctx *ctx, uint32_t cluster)
+{
+	ctx->cluster = cluster;
+}
+
+void lock_ctx_destroy(lock_ctx *ctx)
+{
+	free(ctx->clh);
+	ctx->clh = NULL;
 }
 
 /* The blocking kinds try once, so that contention is seen (the failed try counts as the one
@@ -157,6 +204,15 @@ void lock_acquire(lock_t *l, lock_ctx *ctx)
 	case LOCK_RW:
 		rwlock_acquire(l, ctx);
 		return;
+	case LOCK_MCS:
+		mcs_acquire(l, ctx);
+		return;
+	case LOCK_CLH:
+		clh_acquire(l, ctx);
+		return;
+	case LOCK_COHORT:
+		cohort_acquire(l, ctx);
+		return;
 	case LOCK_KIND_COUNT:
 		return;
 	}
@@ -164,7 +220,6 @@ void lock_acquire(lock_t *l, lock_ctx *ctx)
 
 void lock_release(lock_t *l, lock_ctx *ctx)
 {
-	(void)ctx;
 	switch (l->kind) {
 	case LOCK_MUTEX:
 	case LOCK_TRYMUTEX:
@@ -182,6 +237,15 @@ void lock_release(lock_t *l, lock_ctx *ctx)
 		return;
 	case LOCK_RW:
 		rwlock_release(l);
+		return;
+	case LOCK_MCS:
+		mcs_release(l, ctx);
+		return;
+	case LOCK_CLH:
+		clh_release(ctx);
+		return;
+	case LOCK_COHORT:
+		cohort_release(l, ctx);
 		return;
 	case LOCK_KIND_COUNT:
 		return;
@@ -215,4 +279,5 @@ void lock_stats_add(lock_stats *a, const lock_stats *b)
 	a->acquisitions += b->acquisitions;
 	a->contended += b->contended;
 	a->spins += b->spins;
+	a->local_passes += b->local_passes;
 }

@@ -88,7 +88,8 @@ static int locked_create(model *m, const float *init, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory for %zu parameters", m->n);
 		return -1;
 	}
-	if (lock_init(&m->lock, (lock_kind)kind) != 0) {
+	if (lock_init_clusters(&m->lock, (lock_kind)kind,
+			       m->cfg.lock_clusters ? m->cfg.lock_clusters : 1) != 0) {
 		snprintf(err, errlen, "cannot initialise the %s lock", lock_kind_name((lock_kind)kind));
 		memory_free(m->cfg.memory, m->theta, m->n * sizeof(float));
 		return -1;
@@ -132,6 +133,7 @@ static void locked_snapshot(model *m, float *out)
 	lock_acquire_read(&m->lock, &ctx);
 	memcpy(out, m->theta, m->n * sizeof(float));
 	lock_release_read(&m->lock, &ctx);
+	lock_ctx_destroy(&ctx);
 }
 
 static uint64_t locked_updates(model *m)
@@ -141,6 +143,7 @@ static uint64_t locked_updates(model *m)
 	lock_acquire_read(&m->lock, &ctx);
 	uint64_t u = m->updates;
 	lock_release_read(&m->lock, &ctx);
+	lock_ctx_destroy(&ctx);
 	return u;
 }
 
@@ -405,6 +408,8 @@ model_worker *model_join(model *m, int id, uint64_t seed)
 	w->m = m;
 	w->id = id;
 	lock_ctx_init(&w->lock, &m->cfg.backoff, seed);
+	if (m->cfg.lock_cluster_of)
+		lock_ctx_set_cluster(&w->lock, m->cfg.lock_cluster_of[id]);
 	if (m->cfg.method == MODEL_LEASHED)
 		chain_worker_init(&w->chain, m->chain, seed);
 	if (m->cfg.method != MODEL_LEASHED && m->cfg.method != MODEL_SYNC) {
@@ -423,6 +428,7 @@ void model_leave(model_worker *w)
 		chain_worker_finish(&w->chain);
 	if (w->m->cfg.method == MODEL_SYNC)
 		syncround_leave(&w->m->round);
+	lock_ctx_destroy(&w->lock);
 	memory_free(w->m->cfg.memory, w->buf, w->m->n * sizeof(float));
 	free(w);
 }

@@ -38,6 +38,9 @@ typedef struct {
 	int workers;              /* how many workers will join (sync waits for all of them) */
 	backoff_policy backoff;   /* after a busy lock or a lost CAS */
 	int lock;                 /* mutex, rwlock: a lock_kind, or -1 to choose from the backoff */
+	uint32_t lock_clusters;   /* cohort lock: clusters (NUMA nodes); 0 means 1 */
+	const uint32_t *lock_cluster_of; /* cohort lock: worker id -> cluster, read by model_join;
+				   * NULL puts every worker in cluster 0 */
 	uint32_t persistence;     /* leashed: CAS attempts per update, 0 = unbounded */
 	chain_alloc alloc;        /* leashed: pool or malloc */
 	model_step_scale_fn step_scale;

@@ -40,13 +40,10 @@ static void ticket_wait(lock_ctx *ctx, uint32_t ahead)
 	}
 }
 
-void spinlock_ticket_acquire_slow(lock_t *l, lock_ctx *ctx, uint32_t ticket, uint32_t serving)
+void spinlock_ticket_wait(ticket_pair *t, lock_ctx *ctx, uint32_t ticket, uint32_t serving)
 {
-	ctx->stats.contended++;
 	do {
 		ticket_wait(ctx, ticket - serving);
-		/* Acquire: finding our ticket served enters the critical section. */
-		serving = atomic_load_explicit(&l->u.ticket.serving, memory_order_acquire);
+		serving = atomic_load_explicit(&t->serving, memory_order_acquire);
 	} while (serving != ticket);
-	ctx->stats.acquisitions++;
 }

@@ -88,28 +88,43 @@ static inline void spinlock_word_release(lock_t *l)
 	atomic_store_explicit(&l->u.word, 0, memory_order_release);
 }
 
-void spinlock_ticket_acquire_slow(lock_t *l, lock_ctx *ctx, uint32_t ticket, uint32_t serving);
+/* Waits until t->serving reaches `ticket` (last seen at `serving`), in proportion to the
+ * tickets ahead, counting the spins. Acquire: finding our ticket served enters the section. */
+void spinlock_ticket_wait(ticket_pair *t, lock_ctx *ctx, uint32_t ticket, uint32_t serving);
 
-/* Ticket: FIFO. Taking a ticket is relaxed, because the order of tickets decides nothing about
- * memory; the acquire load of `serving` that finds our ticket is what enters the section. */
-static inline void spinlock_ticket_acquire(lock_t *l, lock_ctx *ctx)
+/* Takes a ticket and waits for it; returns whether it had to wait. Taking a ticket is relaxed,
+ * because the order of tickets decides nothing about memory; the acquire load of `serving`
+ * that finds our ticket is what enters the section. */
+static inline int spinlock_ticket_take(ticket_pair *t, lock_ctx *ctx)
 {
-	uint32_t ticket = atomic_fetch_add_explicit(&l->u.ticket.next, 1, memory_order_relaxed);
-	uint32_t serving = atomic_load_explicit(&l->u.ticket.serving, memory_order_acquire);
+	uint32_t ticket = atomic_fetch_add_explicit(&t->next, 1, memory_order_relaxed);
+	uint32_t serving = atomic_load_explicit(&t->serving, memory_order_acquire);
 
 	if (__builtin_expect(serving == ticket, 1))
-		ctx->stats.acquisitions++;
-	else
-		spinlock_ticket_acquire_slow(l, ctx, ticket, serving);
+		return 0;
+	spinlock_ticket_wait(t, ctx, ticket, serving);
+	return 1;
+}
+
+static inline void spinlock_ticket_give(ticket_pair *t)
+{
+	/* Relaxed: only the holder writes `serving`, so it reads its own latest value. */
+	uint32_t serving = atomic_load_explicit(&t->serving, memory_order_relaxed);
+
+	/* Release: the critical section happens-before the next holder's acquire load. */
+	atomic_store_explicit(&t->serving, serving + 1, memory_order_release);
+}
+
+/* Ticket: FIFO. */
+static inline void spinlock_ticket_acquire(lock_t *l, lock_ctx *ctx)
+{
+	ctx->stats.contended += (uint64_t)spinlock_ticket_take(&l->u.ticket, ctx);
+	ctx->stats.acquisitions++;
 }
 
 static inline void spinlock_ticket_release(lock_t *l)
 {
-	/* Relaxed: only the holder writes `serving`, so it reads its own latest value. */
-	uint32_t serving = atomic_load_explicit(&l->u.ticket.serving, memory_order_relaxed);
-
-	/* Release: the critical section happens-before the next holder's acquire load. */
-	atomic_store_explicit(&l->u.ticket.serving, serving + 1, memory_order_release);
+	spinlock_ticket_give(&l->u.ticket);
 }
 
 #endif

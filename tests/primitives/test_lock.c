@@ -1,5 +1,5 @@
 /* Every lock kind, with no backoff, exponential backoff and yield: mutual exclusion with 2, 8
- * and 64 threads. The critical section reads a plain counter, pauses, and writes it back plus one,
+ * and 64 threads; the cohort lock also with threads spread over 2 and 4 clusters. The critical section reads a plain counter, pauses, and writes it back plus one,
  * so any overlap loses an increment (and is a data race that TSan reports); a second, atomic
  * count of threads inside catches the overlap directly. The counters of every lock_ctx must add
  * up to what the threads did. */
@@ -71,7 +71,8 @@ static int blocks(lock_kind kind)
 	return kind == LOCK_MUTEX || kind == LOCK_PTHREAD_RW;
 }
 
-static void check_exclusion(lock_kind kind, const char *spec, int nthreads, int iters)
+static void check_exclusion(lock_kind kind, const char *spec, int nthreads, int iters,
+			    uint32_t clusters)
 {
 	static exclusion_worker workers[64];
 	exclusion_run run = { .iters = iters };
@@ -85,26 +86,29 @@ static void check_exclusion(lock_kind kind, const char *spec, int nthreads, int 
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	CHECK(backoff_parse(spec, &policy, err, sizeof err) == 0, "%s", err);
-	CHECK(lock_init(&run.lock, kind) == 0, "lock_init(%s)", lock_kind_name(kind));
+	CHECK(lock_init_clusters(&run.lock, kind, clusters) == 0, "lock_init(%s)", lock_kind_name(kind));
 	pthread_barrier_init(&run.start, NULL, (unsigned)nthreads);
 	for (int t = 0; t < nthreads; t++) {
 		workers[t].run = &run;
 		lock_ctx_init(&workers[t].ctx, &policy, (uint64_t)t + 1);
+		lock_ctx_set_cluster(&workers[t].ctx, (uint32_t)t % clusters);
 	}
 	run_threads(nthreads, exclusion_thread, workers, sizeof workers[0]);
 	for (int t = 0; t < nthreads; t++) {
 		lock_stats_add(&total, &workers[t].ctx.stats);
 		backoff_stats_add(&backoff, &workers[t].ctx.backoff.stats);
+		lock_ctx_destroy(&workers[t].ctx);
 	}
 	pthread_barrier_destroy(&run.start);
 	lock_destroy(&run.lock);
 
 	clock_gettime(CLOCK_MONOTONIC, &t1);
-	printf("%-10s %-22s %2d threads %6.0f ms: contended %5llu spins %8llu backoffs %8llu\n",
-	       lock_kind_name(kind), spec, nthreads,
+	printf("%-10s %-22s %2d threads %u clusters %6.0f ms: contended %5llu spins %8llu "
+	       "backoffs %8llu local passes %5llu\n",
+	       lock_kind_name(kind), spec, nthreads, clusters,
 	       (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6,
-	       (unsigned long long)total.contended,
-	       (unsigned long long)total.spins, (unsigned long long)backoff.backoffs);
+	       (unsigned long long)total.contended, (unsigned long long)total.spins,
+	       (unsigned long long)backoff.backoffs, (unsigned long long)total.local_passes);
 	CHECK(run.counter == want, "%s %s %d threads: counter %llu, want %llu", lock_kind_name(kind),
 	      spec, nthreads, (unsigned long long)run.counter, (unsigned long long)want);
 	CHECK(total.acquisitions == want, "%s: %llu acquisitions counted, want %llu",
@@ -122,6 +126,9 @@ static void check_exclusion(lock_kind kind, const char *spec, int nthreads, int 
 	if (blocks(kind))
 		CHECK(total.spins == total.contended, "%s: a blocking lock counts one spin per contention",
 		      lock_kind_name(kind));
+	CHECK(kind == LOCK_COHORT ? total.local_passes < total.acquisitions : total.local_passes == 0,
+	      "%s: %llu local passes in %llu acquisitions", lock_kind_name(kind),
+	      (unsigned long long)total.local_passes, (unsigned long long)total.acquisitions);
 }
 
 static void test_names(void)
@@ -136,42 +143,51 @@ static void test_names(void)
 		CHECK(lock_kind_is_rw((lock_kind)i) == (i == LOCK_PTHREAD_RW || i == LOCK_RW), "is_rw %d", i);
 	}
 	CHECK(lock_kind_parse("spin", &k, err, sizeof err) == -1, "\"spin\" accepted");
-	CHECK(strstr(err, "\"spin\"") && strstr(err, "mutex, trymutex, tas, ttas, ticket, pthread-rw, rw"),
+	CHECK(strstr(err, "\"spin\"") &&
+		      strstr(err, "mutex, trymutex, tas, ttas, ticket, pthread-rw, rw, mcs, clh, cohort)"),
 	      "error does not list the valid names: %s", err);
 	CHECK(lock_init(&l, LOCK_KIND_COUNT) == EINVAL, "lock_init accepts a bad kind");
+	CHECK(lock_init_clusters(&l, LOCK_COHORT, 0) == EINVAL, "a cohort lock of 0 clusters");
 	CHECK(sizeof(lock_t) % CACHELINE_PAD == 0 && _Alignof(lock_t) == CACHELINE_PAD, "lock_t padding");
 }
 
-/* A ticket lock hands over in FIFO order, so a contended handover waits until that one next
- * thread runs: with more threads than cores, or other load, often a scheduler round. When the
- * waiters spin that is a convoy that turns this test into minutes on 2 cores, so spinning
- * policies are tested on it up to one thread per core and yield covers oversubscription; and
- * it runs a quarter of the iterations. */
+/* The FIFO kinds (ticket, MCS, CLH, and the cohort lock, whose local locks are tickets) hand
+ * over in queue order, so a contended handover waits until that one next thread runs: with
+ * more threads than cores, or other load, often a scheduler round. When the waiters spin that
+ * is a convoy that turns this test into minutes on 2 cores, so spinning policies are tested on
+ * them up to one thread per core and yield covers oversubscription; and they run a quarter of
+ * the iterations. */
 static int convoys(lock_kind kind, const char *spec, int nthreads)
 {
-	return kind == LOCK_TICKET && strcmp(spec, "yield") != 0 &&
-	       nthreads > sysconf(_SC_NPROCESSORS_ONLN);
+	return lock_kind_is_fifo(kind) && strcmp(spec, "yield") != 0 && nthreads > sysconf(_SC_NPROCESSORS_ONLN);
 }
 
 static int iterations(lock_kind kind, int iters)
 {
-	return kind == LOCK_TICKET ? iters / 4 : iters;
+	return lock_kind_is_fifo(kind) ? iters / 4 : iters;
+}
+
+static const char *const specs[] = { "none", "exp:base=16,cap=4096", "yield" };
+static const struct {
+	int threads, iters;
+} sizes[] = { { 2, 10000 }, { 8, 2000 }, { 64, 200 } };
+
+static void check_sizes(lock_kind kind, uint32_t clusters)
+{
+	for (size_t p = 0; p < sizeof specs / sizeof specs[0]; p++)
+		for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++)
+			if (!convoys(kind, specs[p], sizes[s].threads))
+				check_exclusion(kind, specs[p], sizes[s].threads,
+						iterations(kind, sizes[s].iters), clusters);
 }
 
 int main(void)
 {
-	static const char *const specs[] = { "none", "exp:base=16,cap=4096", "yield" };
-	static const struct {
-		int threads, iters;
-	} sizes[] = { { 2, 10000 }, { 8, 2000 }, { 64, 200 } };
-
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	test_names();
 	for (int k = 0; k < LOCK_KIND_COUNT; k++)
-		for (size_t p = 0; p < sizeof specs / sizeof specs[0]; p++)
-			for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++)
-				if (!convoys((lock_kind)k, specs[p], sizes[s].threads))
-					check_exclusion((lock_kind)k, specs[p], sizes[s].threads,
-							iterations((lock_kind)k, sizes[s].iters));
+		check_sizes((lock_kind)k, 1);
+	check_sizes(LOCK_COHORT, 2);
+	check_sizes(LOCK_COHORT, 4);
 	CHECK_DONE();
 }

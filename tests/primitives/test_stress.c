@@ -156,6 +156,8 @@ static double stress_lock(lock_kind kind, const backoff_policy *policy, int n, d
 	CHECK(total.acquisitions == ops, "%s, %d threads: %llu acquisitions counted, %llu made", name, n,
 	      (unsigned long long)total.acquisitions, (unsigned long long)ops);
 	CHECK(writes > 0, "%s, %d threads: no write in %.2f s", name, n, seconds);
+	for (int i = 0; i < n; i++)
+		lock_ctx_destroy(&workers[i].ctx);
 	pthread_barrier_destroy(&c.start);
 	lock_destroy(&c.lock);
 	return drain;
@@ -250,7 +252,7 @@ static double stress_chain(chain_alloc alloc, const backoff_policy *policy, int 
 static int stop_unbounded(lock_kind kind, backoff_kind b, int n)
 {
 	int spins = b != BACKOFF_YIELD && b != BACKOFF_SLEEP;
-	return kind == LOCK_TICKET && spins && n > 64;
+	return lock_kind_is_fifo(kind) && spins && n > 64;
 }
 
 /* The policy of each backoff kind, with the defaults of its spec name. */
