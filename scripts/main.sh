@@ -31,7 +31,7 @@ Usage: sudo scripts/main.sh [--quick | --full] [--out DIR] [--build-dir DIR] [--
                    machine, up to 10 on a loaded one
   --full           the study: the benchmarks' full grids and training slices over every axis
                    (method x threads x batch, step size, backoff, placement, step-size policy,
-                   persistence, architecture, lock kind), repetitions; 2.7 h on 2 cores
+                   persistence, architecture, lock kind), repetitions; about 2.9 h on 2 cores
   --out DIR        where the run directory goes (default: $out_root)
   --build-dir DIR  CMake build directory (default: $build)
   --no-deps        do not run scripts/install-deps.sh (needs root or sudo otherwise)
@@ -284,11 +284,13 @@ plan() {
 
 # print_plan VERBOSE: the plan's sizes and estimates; VERBOSE adds every group and slice.
 print_plan() {
-	local b i total=$fixed_s n groups est limit g
+	local b i total=$fixed_s n groups left est limit g
 	say "plan: $profile profile, $pus PUs, threads $(full_threads), placements $(placements)"
 	for b in "${bench_names[@]}"; do
-		read -r n groups est < <(awk '{ n += $1; g++; e += $2 } END { print n + 0, g + 0, e + 0 }' <<<"${bench_groups[$b]}")
-		say "$(printf '  %-20s %6d benchmarks in %3d groups, est %s' "bench-$b" "$n" "$groups" "$(duration "$est")")"
+		read -r n groups < <(awk 'NF { n += $1; g++ } END { print n + 0, g + 0 }' <<<"${bench_groups[$b]}")
+		read -r left est < <(bench_left "$b" | awk '{ g++; e += $2 } END { print g + 0, e + 0 }')
+		say "$(printf '  %-20s %6d benchmarks in %3d groups, est %s' "bench-$b" "$n" "$groups" "$(duration "$est")")$(
+			[ "$left" -lt "$groups" ] && echo ", $((groups - left)) kept")"
 		[ "$1" -eq 1 ] && [ -n "${bench_groups[$b]}" ] && while read -r n i limit g; do
 			echo "    group bench-$b $g count=$n est=$i limit=$limit"
 		done <<<"${bench_groups[$b]}"
@@ -300,6 +302,19 @@ print_plan() {
 		total=$((total + slice_est[i]))
 	done
 	say "  total est $total s ($(duration "$total"); training at its time limits, build and report $(duration "$fixed_s"))"
+}
+
+group_json() {
+	echo "$run/bench/sgdsync-bench-$1/${2//\//_}.json"
+}
+
+# bench_left NAME: the binary's groups without results yet (all but on --resume).
+bench_left() {
+	local n est limit g
+	[ -n "${bench_groups[$1]}" ] || return 0
+	while read -r n est limit g; do
+		[ -s "$(group_json "$1" "$g")" ] || echo "$n $est $limit $g"
+	done <<<"${bench_groups[$1]}"
 }
 
 # bench NAME: one micro-benchmark binary over its planned groups, one run (and one JSON file
@@ -320,12 +335,10 @@ bench() {
 	bench_flags "$1"
 	groups=$(wc -l <<<"${bench_groups[$1]}")
 	mkdir -p "$run/bench/$name"
-	while read -r n est limit g; do
-		[ -s "$run/bench/$name/${g//\//_}.json" ] || est_left=$((est_left + est))
-	done <<<"${bench_groups[$1]}"
+	est_left=$(bench_left "$1" | awk '{ e += $2 } END { print e + 0 }')
 	while read -r n est limit g; do
 		i=$((i + 1))
-		out="$run/bench/$name/${g//\//_}.json"
+		out=$(group_json "$1" "$g")
 		tmp="$run/logs/$name-${g//\//_}.json.partial"
 		[ -s "$out" ] && { echo "$g: kept from the interrupted run"; continue; }
 		echo "+ $exe ${flags[*]} --benchmark_filter=^$(regex_quote "$g")(/|\$)  # $n benchmarks, est $est s, limit $limit s"
