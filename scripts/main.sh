@@ -242,7 +242,10 @@ plan_train() {
 	fi
 	for i in "${!slice_names[@]}"; do
 		# shellcheck disable=SC2086 # the slice's flags hold no spaces
-		"$sweep_exe" --dry-run "${train_base[@]}" ${slice_args[$i]} --output="$run/train/sweep.jsonl" >"$plan_tmp" || return
+		if ! "$sweep_exe" --dry-run "${train_base[@]}" ${slice_args[$i]} --output="$run/train/sweep.jsonl" >"$plan_tmp"; then
+			slice_names=()
+			return 1
+		fi
 		n=0
 		while read -r key mark _; do
 			[ -n "${planned[$key]:-}" ] && continue

@@ -23,6 +23,16 @@ slice_values() {
 	grep "^    slice train $2 " "$1" | grep -o -- "--$3=[^ ]*" | tail -n 1 | cut -d= -f2- | tr , '\n'
 }
 
+# swept SLICE KEY VALUE...: a failure for each value the slice's --KEY does not list (uses the
+# caller's plan and pus).
+swept() {
+	local slice=$1 key=$2 v
+	shift 2
+	for v in "$@"; do
+		slice_values "$plan" "$slice" "$key" | grep -qx -- "$v" || fail "$pus PUs: $key $v is not swept (slice $slice)"
+	done
+}
+
 check_plan() {
 	local pus=$1 plan="$tmp/plan-$1.txt" out="$tmp/out-$1" threads b exe
 	if ! SGDSYNC_PUS=$pus "$main" --full --dry-run --no-deps --build-dir "$build" --out "$out" >"$plan" 2>&1; then
@@ -40,9 +50,9 @@ check_plan() {
 		for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] + 0 }
 		if (!(v["est"] < v["limit"])) { print "FAIL: " pus " PUs: estimate not below the limit: " $0; bad++ }
 	} END { exit bad > 0 }' "$plan" || errors=$((errors + 1))
-	[ "$(grep -c '^    group ' "$plan")" -gt 0 ] || fail "$pus PUs: no benchmark groups in the plan"
+	[ "$(grep -c '^sgdsync:   bench-' "$plan")" -ge 4 ] || fail "$pus PUs: fewer than 4 benchmark binaries in the plan"
 
-	for b in atomics chain locks kernels; do
+	for b in $(sed -n 's/^sgdsync:   bench-\([a-z]*\) .*/\1/p' "$plan"); do
 		exe=$(find "$build" -type f -name "sgdsync-bench-$b" -perm -u+x | head -n 1)
 		grep "^    group bench-$b " "$plan" | awk '{ print $3 }' >"$tmp/prefixes"
 		"$exe" --grid=full --threads="$threads" --benchmark_list_tests 2>/dev/null | grep / >"$tmp/names"
@@ -54,22 +64,14 @@ check_plan() {
 		[ -s "$tmp/names" ] || fail "$pus PUs: bench-$b lists no benchmarks"
 	done
 
-	local kind
-	for kind in $(valid lock); do
-		slice_values "$plan" lock lock | grep -qx "$kind" || fail "$pus PUs: lock kind $kind is not swept"
-	done
-	for kind in $(valid backoff); do
-		slice_values "$plan" backoff backoff | grep -qx "$kind" || fail "$pus PUs: backoff $kind is not swept"
-	done
-	for kind in $(valid step-policy); do
-		slice_values "$plan" step-policy step-policy | grep -qx "$kind" || fail "$pus PUs: step policy $kind is not swept"
-	done
-	for kind in local interleave $(ls -d /sys/devices/system/node/node[0-9]* 2>/dev/null | sed 's/.*node/node:/'); do
-		slice_values "$plan" placement placement | grep -qx "$kind" || fail "$pus PUs: placement $kind is not swept"
-	done
-	for kind in cnn lenet; do
-		slice_values "$plan" arch arch | grep -qx "$kind" || fail "$pus PUs: architecture $kind is not swept"
-	done
+	# shellcheck disable=SC2046 # one value per word
+	{
+		swept lock lock $(valid lock)
+		swept backoff backoff $(valid backoff)
+		swept step-policy step-policy $(valid step-policy)
+		swept placement placement local interleave $(ls -d /sys/devices/system/node/node[0-9]* 2>/dev/null | sed 's/.*node/node:/')
+		swept arch arch cnn lenet
+	}
 	grep -q -- "--arch=mlp:3x128 " "$plan" || fail "$pus PUs: no mlp:3x128 base point"
 	slice_values "$plan" persistence persistence | grep -qvx 0 || fail "$pus PUs: no bounded persistence swept"
 	slice_values "$plan" rwlock-lock lock | grep -qvx default || fail "$pus PUs: no read-write lock kind swept"
