@@ -40,7 +40,8 @@ Usage: sudo scripts/main.sh [--quick | --full] [--out DIR] [--build-dir DIR] [--
   --dry-run        print the plan (groups, runs, estimates, time limits) from the binaries in
                    the build directory; runs and creates nothing
 
-Environment: SGDSYNC_PUS=N plans for N processing units instead of this machine's.
+Environment: SGDSYNC_PUS=N plans and runs for N processing units instead of this machine's
+(the estimates for another machine: SGDSYNC_PUS=64 scripts/main.sh --full --dry-run).
 EOF
 }
 
