@@ -262,6 +262,18 @@ static void make_key(const train_options *o, const cJSON *config, int rep, char 
 	free(text);
 }
 
+/* The index-th configuration's options, values and key; returns its config JSON (the caller's),
+ * or NULL for a combination the sweep skips. */
+static cJSON *grid_entry(const sweep_config *s, size_t index, train_options *o, const char **chosen,
+			 int *rep, char *key, size_t keylen)
+{
+	if (grid_options(s, index, o, chosen, rep) != 0)
+		return NULL;
+	cJSON *config = train_options_config_json(o, o->epochs, o->steps_per_epoch);
+	make_key(o, config, *rep, key, keylen);
+	return config;
+}
+
 /* ---- the output file ---- */
 
 static char *slurp(const char *path, size_t *len)
@@ -819,11 +831,10 @@ static int run_sweep(const sweep *sw, int fd, size_t total, const char *train_pa
 		train_options o;
 		const char *chosen[SWEEP_CONFIG_MAX_DIMS];
 		int rep;
-		if (grid_options(s, i, &o, chosen, &rep) != 0)
-			continue;
-		cJSON *config = train_options_config_json(&o, o.epochs, o.steps_per_epoch);
 		char key[256];
-		make_key(&o, config, rep, key, sizeof key);
+		cJSON *config = grid_entry(s, i, &o, chosen, &rep, key, sizeof key);
+		if (!config)
+			continue;
 		if (only && !keyset_has(only, key)) {
 			cJSON_Delete(config);
 			continue;
@@ -859,11 +870,10 @@ static void dry_run(const sweep_config *s, size_t total, const char *train_path,
 		train_options o;
 		const char *chosen[SWEEP_CONFIG_MAX_DIMS];
 		int rep;
-		if (grid_options(s, i, &o, chosen, &rep) != 0)
-			continue;
-		cJSON *config = train_options_config_json(&o, o.epochs, o.steps_per_epoch);
 		char key[256];
-		make_key(&o, config, rep, key, sizeof key);
+		cJSON *config = grid_entry(s, i, &o, chosen, &rep, key, sizeof key);
+		if (!config)
+			continue;
 		cJSON_Delete(config);
 		printf("%s%s %s", key, keyset_has(done, key) ? " (done)" : "", train_path);
 		for (int d = 0; d < s->ndims; d++)
@@ -880,11 +890,10 @@ static cJSON *config_of(const sweep_config *s, size_t total, const char *key, in
 	for (size_t i = 0; i < total; i++) {
 		train_options o;
 		const char *chosen[SWEEP_CONFIG_MAX_DIMS];
-		if (grid_options(s, i, &o, chosen, rep) != 0)
-			continue;
-		cJSON *config = train_options_config_json(&o, o.epochs, o.steps_per_epoch);
 		char k[256];
-		make_key(&o, config, *rep, k, sizeof k);
+		cJSON *config = grid_entry(s, i, &o, chosen, rep, k, sizeof k);
+		if (!config)
+			continue;
 		if (strcmp(k, key) == 0)
 			return config;
 		cJSON_Delete(config);
@@ -953,11 +962,10 @@ static int submit_slurm(const sweep *sw, const slurm_options *so, size_t total, 
 		train_options o;
 		const char *chosen[SWEEP_CONFIG_MAX_DIMS];
 		int rep;
-		if (grid_options(s, i, &o, chosen, &rep) != 0)
-			continue;
-		cJSON *config = train_options_config_json(&o, o.epochs, o.steps_per_epoch);
 		char key[256];
-		make_key(&o, config, rep, key, sizeof key);
+		cJSON *config = grid_entry(s, i, &o, chosen, &rep, key, sizeof key);
+		if (!config)
+			continue;
 		cJSON_Delete(config);
 		if (!keyset_has(done, key))
 			keyset_add(&pending, key);
