@@ -12,8 +12,9 @@
  * sync waits for every worker at each round: the model has one worker per thread, and every
  * thread runs the same iterations (Google Benchmark gives each the run's count and none leaves
  * its loop early), so each round gets all of them; model_leave after the loop lets a round
- * complete without a thread that has finished. The leashed chain's vectors are first touched
- * within the run (no warm-up updates, which would also enter sync's rounds). */
+ * complete without a thread that has finished. Every thread first makes MODEL_WARMUP_UPDATES
+ * uncounted updates (the same number each, so sync's rounds complete): as in bench-chain, a run
+ * then measures the leashed chain's vectors recycled rather than first touched. */
 
 #include <stdint.h>
 #include <stdio.h>
@@ -39,6 +40,7 @@ typedef struct {
 /* Small enough that θ -= eta * g, with eta's sign alternating, stays near 0. */
 #define MODEL_GRAD 1e-3f
 #define MODEL_ETA 0.01f
+#define MODEL_WARMUP_UPDATES 8
 
 /* ---- Setup and teardown: one model per run ---- */
 
@@ -93,12 +95,25 @@ static void model_teardown(bench_state *st)
 
 /* ---- The benchmark ---- */
 
+/* One update: read, the synthetic gradient's work, apply; eta changes sign each time. Returns
+ * whether θ[0] read nonzero, for a sink that keeps the read. */
+static int update_once(model_worker *w, const float *g, uint64_t work, float *eta)
+{
+	uint64_t version;
+	model_update u;
+	int nonzero = model_read(w, &version)[0] != 0.0f;
+	delay_spin(work);
+	model_apply(w, g, *eta, &u);
+	*eta = -*eta;
+	return nonzero;
+}
+
 static void run_update(bench_state *st)
 {
 	model *m = bench_state_shared(st);
 	model_local *local = bench_state_local(st);
 	size_t n = model_size(m);
-	uint64_t work = delay_iters(bench_state_range(st, 1)), version, sink = 0;
+	uint64_t work = delay_iters(bench_state_range(st, 1)), sink = 0;
 	float *g = malloc(n * sizeof(float));
 	model_worker *w = g ? model_join(m, bench_state_thread_index(st), (uint64_t)bench_state_thread_index(st) + 1)
 			    : NULL;
@@ -110,14 +125,11 @@ static void run_update(bench_state *st)
 	for (size_t k = 0; k < n; k++)
 		g[k] = MODEL_GRAD;
 	float eta = MODEL_ETA;
-	model_update u;
+	for (int i = 0; i < MODEL_WARMUP_UPDATES; i++)
+		sink += update_once(w, g, work, &eta);
+	model_worker_reset_stats(w);
 	BENCH_LOOP(st)
-	{
-		sink += model_read(w, &version)[0] != 0.0f;
-		delay_spin(work);
-		model_apply(w, g, eta, &u);
-		eta = -eta;
-	}
+		sink += update_once(w, g, work, &eta);
 	__asm__ __volatile__("" ::"r"(sink));
 	bench_set_items_processed(st, bench_state_iterations(st));
 	bench_set_bytes_processed(st, bench_state_iterations(st) * (int64_t)(n * sizeof(float)));
