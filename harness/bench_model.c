@@ -82,7 +82,7 @@ static void model_teardown(bench_state *st)
 		break;
 	case MODEL_MUTEX:
 	case MODEL_RWLOCK:
-		/* Of the acquisitions (rwlock: a read and a write per update), those that waited. */
+		/* Of the acquisitions (two per update: to read, to apply), those that waited. */
 		bench_counter(st, "lock_contended_fraction",
 			      all.lock.acquisitions ? (double)all.lock.contended / (double)all.lock.acquisitions : 0,
 			      BENCH_TOTAL);
