@@ -22,11 +22,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <cblas.h>
 
 #include "harness/bench.h"
+#include "harness/delay.h"
 #include "primitives/backoff.h"
 #include "primitives/chain.h"
 #include "primitives/hogwild.h"
@@ -37,42 +37,6 @@ typedef struct {
 	backoff_policy backoff;
 	uint32_t persistence; /* 0: unbounded */
 } chain_case;
-
-/* ---- The calibrated delay ---- */
-
-static double delay_iters_per_ns;
-
-static void delay_spin(uint64_t iters)
-{
-	for (uint64_t i = 0; i < iters; i++)
-		__asm__ __volatile__("");
-}
-
-static double seconds_now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-/* The fastest of a few timed runs: on a loaded machine a slower one was preempted. */
-static void delay_calibrate(void)
-{
-	const uint64_t iters = 20 * 1000 * 1000;
-	double best = 1e30;
-	for (int i = 0; i < 5; i++) {
-		double t0 = seconds_now();
-		delay_spin(iters);
-		double dt = seconds_now() - t0;
-		best = dt < best ? dt : best;
-	}
-	delay_iters_per_ns = (double)iters / (best * 1e9);
-	char text[64];
-	snprintf(text, sizeof text, "%.4f", delay_iters_per_ns);
-	bench_add_context("sgdsync_delay_iters_per_ns", text);
-}
-
-static uint64_t delay_iters(int64_t ns) { return (uint64_t)((double)ns * delay_iters_per_ns + 0.5); }
 
 /* ---- Setup and teardown: one chain per run ---- */
 

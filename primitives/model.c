@@ -456,6 +456,14 @@ const model_stats *model_worker_stats(model_worker *w)
 	return &w->stats;
 }
 
+void model_worker_reset_stats(model_worker *w)
+{
+	memset(&w->stats, 0, sizeof w->stats);
+	memset(&w->lock.stats, 0, sizeof w->lock.stats);
+	memset(&w->lock.backoff.stats, 0, sizeof w->lock.backoff.stats);
+	chain_worker_reset_stats(&w->chain);
+}
+
 void model_stats_add(model_stats *a, const model_stats *b)
 {
 	a->reads += b->reads;

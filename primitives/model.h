@@ -104,6 +104,8 @@ const float *model_read(model_worker *w, uint64_t *version);
 void model_apply(model_worker *w, const float *grad, float eta, model_update *out);
 
 const model_stats *model_worker_stats(model_worker *w);
+/* Zeroes the worker's stats: warm-up updates before a measurement then do not count. */
+void model_worker_reset_stats(model_worker *w);
 void model_stats_add(model_stats *a, const model_stats *b);
 
 /* Updates applied so far. */

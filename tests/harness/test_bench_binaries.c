@@ -5,7 +5,10 @@
  *   chain:   every publish makes at least one CAS attempt, failures = attempts - 1 per publish,
  *            nothing dropped with unbounded persistence, live vectors never above 2T + 1.
  *   atomics: one thread alone never loses a CAS.
- *   hogwild: one thread only, whatever --threads says; floats and bytes counted per call. */
+ *   hogwild: one thread only, whatever --threads says; floats and bytes counted per call.
+ *   model:   every iteration of every thread is one update (sync's rounds did not stall), staleness
+ *            0 for a lone thread and for sync, leashed makes at least one CAS attempt per update
+ *            (exactly one alone) and drops nothing unbounded, lock contention a fraction. */
 
 #include <math.h>
 #include <stdio.h>
@@ -95,6 +98,29 @@ static void check_hogwild(const cJSON *b, const char *name)
 	CHECK(items > 0 && fabs(bytes - 4 * items) <= 1e-6 * bytes, "%s: 4 bytes per float", name);
 }
 
+static void check_model(const cJSON *b, const char *name)
+{
+	CHECK(!skipped(b), "%s skipped", name);
+	double t = bench_num(b, "threads"), updates = bench_num(b, "updates");
+	CHECK(updates > 0 && updates == bench_num(b, "iterations"), "%s: %g updates, %g iterations of all threads",
+	      name, updates, bench_num(b, "iterations"));
+	if (t == 1 || strncmp(name, "model/sync/", 11) == 0)
+		CHECK(bench_num(b, "staleness_mean") == 0 && bench_num(b, "staleness_p99") == 0, "%s: staleness 0",
+		      name);
+	if (strncmp(name, "model/leashed/", 14) == 0) {
+		double attempts = bench_num(b, "cas_attempts/op");
+		CHECK(attempts >= 1 && (t > 1 || attempts == 1), "%s: %g CAS attempts per update", name, attempts);
+		if (strstr(name, "/persist:inf/"))
+			CHECK(bench_num(b, "dropped/op") == 0, "%s: unbounded persistence drops nothing", name);
+	} else {
+		CHECK(bench_num(b, "dropped/op") == 0, "%s: only leashed drops", name);
+	}
+	if (strncmp(name, "model/mutex/", 12) == 0 || strncmp(name, "model/rwlock/", 13) == 0) {
+		double c = bench_num(b, "lock_contended_fraction");
+		CHECK(c >= 0 && c <= 1 && (t > 1 || c == 0), "%s: contended fraction %g", name, c);
+	}
+}
+
 /* With a run limit below the minimum time (0.01 s), a run stops at the limit. */
 static void check_gave_up(const cJSON *b, const char *name)
 {
@@ -127,6 +153,9 @@ int main(void)
 	n = run_and_check(BENCH_CHAIN_BIN, "^hogwild/(axpy/impl:scalar|read/impl:scalar|saxpy)/size:4096/", NULL,
 			  check_hogwild);
 	CHECK(n == 3, "hogwild: %d benchmarks, expected 3", n);
+	n = run_and_check(BENCH_MODEL_BIN, "^model/.*/size:16384/work_ns:0/", NULL, check_model);
+	/* sync, hogwild; mutex, rwlock x 2 backoffs; leashed x 2 backoffs x 2 bounds; x 2 thread counts. */
+	CHECK(n == 20, "model: %d benchmarks, expected 10 cases x 2 thread counts", n);
 	n = run_and_check(BENCH_LOCKS_BIN, "^locks/ttas/backoff:none/cs:16/", "--run-limit=0.005", check_gave_up);
 	CHECK(n == 2, "run limit: %d benchmarks, expected 2", n);
 	n = run_and_check(BENCH_ATOMICS_BIN, "^atomics/(cas_ok|faa)/order:seq_cst/", NULL, check_atomic);

@@ -150,6 +150,42 @@ static void step_scale(void)
 	}
 }
 
+/* model_worker_reset_stats zeroes every count, the method's own ones included, and counting
+ * resumes from there: one worker, 5 updates, reset, 3 more. */
+static void reset_stats(void)
+{
+	float init[N] = {0}, g[N];
+	for (int i = 0; i < N; i++)
+		g[i] = -1.0f;
+	for (int k = 0; k < MODEL_METHOD_COUNT; k++) {
+		const char *name = model_method_name((model_method)k);
+		char err[200];
+		model_config cfg = model_config_default((model_method)k, 1);
+		model *m = model_create(&cfg, N, init, err, sizeof(err));
+		CHECK(m, "%s: %s", name, err);
+		model_worker *w = model_join(m, 0, 1);
+		uint64_t version;
+		model_update u;
+		for (int i = 0; i < 8; i++) {
+			if (i == 5)
+				model_worker_reset_stats(w);
+			model_read(w, &version);
+			model_apply(w, g, 1.0f, &u);
+		}
+		const model_stats *s = model_worker_stats(w);
+		CHECK(s->reads == 3 && s->applied == 3 && s->staleness.n == 3, "%s: %llu reads, %llu applied after reset",
+		      name, (unsigned long long)s->reads, (unsigned long long)s->applied);
+		if (k == MODEL_LEASHED)
+			CHECK(s->chain.attempts == 3 && s->chain.publishes == 3, "%s: %llu CAS attempts after reset", name,
+			      (unsigned long long)s->chain.attempts);
+		if (k == MODEL_MUTEX || k == MODEL_RWLOCK) /* one to read, one to apply */
+			CHECK(s->lock.acquisitions == 6, "%s: %llu acquisitions after reset", name,
+			      (unsigned long long)s->lock.acquisitions);
+		model_leave(w);
+		model_destroy(m);
+	}
+}
+
 static void bad_configs(void)
 {
 	char err[256];
@@ -202,6 +238,7 @@ int main(void)
 	sync_rounds();
 	hogwild_bounds();
 	step_scale();
+	reset_stats();
 	bad_configs();
 	CHECK_DONE();
 }
