@@ -23,8 +23,8 @@ static char dir[] = "/tmp/sgdsync-test-bench-binaries-XXXXXX";
 
 static int skipped(const cJSON *b) { return cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(b, "error_occurred")); }
 
-/* Runs bin on filter (plus one extra flag, or NULL) and applies check to every benchmark of its
- * JSON; returns how many. */
+/* Runs bin on filter (plus extra flags, or NULL: "--a --b" passed as two) and applies check to
+ * every benchmark of its JSON; returns how many. A later flag overrides an earlier one. */
 static int run_and_check(const char *bin, const char *filter, const char *extra,
 			 void (*check)(const cJSON *b, const char *name))
 {
@@ -32,8 +32,12 @@ static int run_and_check(const char *bin, const char *filter, const char *extra,
 	snprintf(out, sizeof out, "%s/out.json", dir);
 	snprintf(err, sizeof err, "%s/err", dir);
 	snprintf(filter_flag, sizeof filter_flag, "--benchmark_filter=%s", filter);
+	char extras[256] = "", *second = NULL;
+	snprintf(extras, sizeof extras, "%s", extra ? extra : "");
+	if ((second = strchr(extras, ' ')))
+		*second++ = '\0';
 	char *argv[] = {(char *)bin, "--counters=none", "--threads=1,3", filter_flag, "--benchmark_min_time=0.01",
-			(char *)extra, NULL};
+			extra ? extras : NULL, second, NULL};
 	cJSON *doc = bench_exec_json(argv, out, err);
 	int n = 0;
 	cJSON *b;
@@ -121,7 +125,8 @@ static void check_model(const cJSON *b, const char *name)
 	}
 }
 
-/* With a run limit below the minimum time (0.01 s), a run stops at the limit. */
+/* With a run limit far below the minimum time (5 ms against 1 s, so that a timer thread late by
+ * a scheduler round on a loaded machine is still early), a run stops at the limit. */
 static void check_gave_up(const cJSON *b, const char *name)
 {
 	CHECK(skipped(b) && strstr(cJSON_GetObjectItemCaseSensitive(b, "error_message")->valuestring, "--run-limit"),
@@ -156,7 +161,8 @@ int main(void)
 	n = run_and_check(BENCH_MODEL_BIN, "^model/.*/size:16384/work_ns:0/", NULL, check_model);
 	/* sync, hogwild; mutex, rwlock x 2 backoffs; leashed x 2 backoffs x 2 bounds; x 2 thread counts. */
 	CHECK(n == 20, "model: %d benchmarks, expected 10 cases x 2 thread counts", n);
-	n = run_and_check(BENCH_LOCKS_BIN, "^locks/ttas/backoff:none/cs:16/", "--run-limit=0.005", check_gave_up);
+	n = run_and_check(BENCH_LOCKS_BIN, "^locks/ttas/backoff:none/cs:16/", "--run-limit=0.005 --benchmark_min_time=1",
+			  check_gave_up);
 	CHECK(n == 2, "run limit: %d benchmarks, expected 2", n);
 	n = run_and_check(BENCH_ATOMICS_BIN, "^atomics/(cas_ok|faa)/order:seq_cst/", NULL, check_atomic);
 	CHECK(n == 12, "atomics: %d benchmarks, expected 2 ops x 3 slots x 2 thread counts", n);
