@@ -17,7 +17,9 @@
  * ck_hclh, ck_cohort) have one cluster per NUMA node; thread i's is the node of the PU --pin
  * gives it (unpinned threads: node 0).
  *
- * --run-limit: a timer raises a flag that every thread reads before each operation (runlimit.h). */
+ * --run-limit: a timer raises a flag that every thread reads before each operation (runlimit.h);
+ * our locks wait by yielding once it has risen (lock_ctx_yield_when), so that a FIFO queue of
+ * more threads than cores drains in time. */
 
 #include <errno.h>
 #include <pthread.h>
@@ -457,6 +459,7 @@ static inline __attribute__((always_inline)) void lock_loop(bench_state *st, loc
 	}
 	lock_ctx_init(&t->ctx, &c->backoff, (uint64_t)bench_state_thread_index(st) + 1);
 	lock_ctx_set_cluster(&t->ctx, t->cluster);
+	lock_ctx_yield_when(&t->ctx, &r->limit.expired);
 
 	BENCH_LOOP(st)
 	{
