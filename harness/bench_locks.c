@@ -17,7 +17,9 @@
  * ck_hclh, ck_cohort) have one cluster per NUMA node; thread i's is the node of the PU --pin
  * gives it (unpinned threads: node 0).
  *
- * --run-limit: a timer raises a flag that every thread reads before each operation (runlimit.h). */
+ * --run-limit: a timer raises a flag that every thread reads before each operation (runlimit.h);
+ * our locks wait by yielding once it has risen (lock_ctx_yield_when), so that a FIFO queue of
+ * more threads than cores drains in time. */
 
 #include <errno.h>
 #include <pthread.h>
@@ -46,6 +48,8 @@
 
 /* ck_spinlock_ticket_lock_pb waits (tickets ahead) << CK_TICKET_PB_SHIFT empty iterations. */
 #define CK_TICKET_PB_SHIFT 9
+/* The most threads per PU a Concurrency Kit FIFO lock runs at (refuse_ck_fifo). */
+#define CK_FIFO_MAX_THREADS_PER_PU 16
 /* One acquisition in WAIT_SAMPLE_EVERY is timed for the wait-time percentiles. */
 #define WAIT_SAMPLE_EVERY 64
 
@@ -290,6 +294,31 @@ static void assign_clusters(bench_state *st, lock_run *r)
 	}
 }
 
+static int impl_is_ck_fifo(lock_impl impl)
+{
+	return impl == IMPL_CK_TICKET || impl == IMPL_CK_TICKET_PB || impl == IMPL_CK_MCS || impl == IMPL_CK_CLH ||
+	       impl == IMPL_CK_HCLH || impl == IMPL_CK_COHORT;
+}
+
+/* Concurrency Kit's FIFO locks spin until their turn comes and cannot be told to yield once the
+ * run limit has passed, as ours are (lock_ctx_yield_when): far above one thread per PU, each
+ * handover of their queue waits out the time slices of the spinners before its successor runs.
+ * Refused there, up front, since such a run cannot stop near its limit. */
+static int refuse_ck_fifo(bench_state *st, const lock_case *c)
+{
+	int pus = topology_get()->pus;
+	char msg[200];
+
+	if (!impl_is_ck_fifo(c->impl) || bench_state_threads(st) <= CK_FIFO_MAX_THREADS_PER_PU * pus)
+		return 0;
+	snprintf(msg, sizeof msg,
+		 "refused: a Concurrency Kit FIFO lock spins in turn and cannot stop at --run-limit with more "
+		 "than %d threads per PU (%d PUs)",
+		 CK_FIFO_MAX_THREADS_PER_PU, pus);
+	bench_skip_with_error(st, msg);
+	return 1;
+}
+
 static void *locks_setup(bench_state *st)
 {
 	const lock_case *c = bench_state_arg(st);
@@ -299,6 +328,8 @@ static void *locks_setup(bench_state *st)
 		return NULL;
 	}
 #endif
+	if (refuse_ck_fifo(st, c))
+		return NULL;
 	lock_run *r = aligned_alloc(CACHELINE_PAD, sizeof *r);
 	if (!r) {
 		bench_skip_with_error(st, "out of memory");
@@ -457,6 +488,7 @@ static inline __attribute__((always_inline)) void lock_loop(bench_state *st, loc
 	}
 	lock_ctx_init(&t->ctx, &c->backoff, (uint64_t)bench_state_thread_index(st) + 1);
 	lock_ctx_set_cluster(&t->ctx, t->cluster);
+	lock_ctx_yield_when(&t->ctx, &r->limit.expired);
 
 	BENCH_LOOP(st)
 	{

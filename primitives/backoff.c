@@ -250,6 +250,13 @@ static void sleep_ns(uint64_t ns)
 		;
 }
 
+void backoff_yield(backoff_state *s)
+{
+	sched_yield();
+	s->stats.backoffs++;
+	s->stats.yields++;
+}
+
 void backoff_wait(backoff_state *s)
 {
 	const backoff_policy *p = s->policy;
@@ -273,9 +280,7 @@ void backoff_wait(backoff_state *s)
 		backoff_spin(s, ((rng_next(&s->rng) >> 32) * (exp_bound(p, attempt) + 1)) >> 32);
 		return;
 	case BACKOFF_YIELD:
-		sched_yield();
-		s->stats.backoffs++;
-		s->stats.yields++;
+		backoff_yield(s);
 		return;
 	case BACKOFF_SLEEP:
 		sleep_ns(p->base);

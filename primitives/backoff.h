@@ -61,6 +61,8 @@ void backoff_init(backoff_state *s, const backoff_policy *policy, uint64_t seed)
 void backoff_wait(backoff_state *s);
 /* After a success: the next failure starts from attempt 0 again. */
 static inline void backoff_reset(backoff_state *s) { s->attempt = 0; }
+/* One sched_yield, counted as a yield policy's wait. */
+void backoff_yield(backoff_state *s);
 /* Spins exactly `iters` pause iterations and counts them (a ticket lock's proportional wait). */
 void backoff_spin(backoff_state *s, uint64_t iters);
 /* Adds b's counters into a. */

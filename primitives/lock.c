@@ -144,10 +144,18 @@ void lock_destroy(lock_t *l)
 		cohort_destroy(l);
 }
 
+static const _Atomic int never_yield;
+
 void lock_ctx_init(lock_ctx *ctx, const backoff_policy *policy, uint64_t seed)
 {
 	memset(ctx, 0, sizeof *ctx);
 	backoff_init(&ctx->backoff, policy, seed);
+	ctx->yield_flag = &never_yield;
+}
+
+void lock_ctx_yield_when(lock_ctx *ctx, const _Atomic int *flag)
+{
+	ctx->yield_flag = flag;
 }
 
 void lock_ctx_set_cluster(lock_ctx *ctx, uint32_t cluster)

@@ -13,6 +13,7 @@
  * heap node: release it with lock_ctx_destroy. */
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -48,6 +49,7 @@ typedef struct {
 	mcs_node mcs;       /* MCS: this thread's queue node */
 	clh_node *clh;      /* CLH: the node this thread enqueues next; allocated on first use */
 	clh_node *clh_pred; /* CLH: while held, the predecessor's node, this thread's after release */
+	const _Atomic int *yield_flag; /* nonzero: wait by yielding (lock_ctx_yield_when) */
 } lock_ctx;
 
 struct cohort_cluster;
@@ -95,6 +97,17 @@ void lock_ctx_init(lock_ctx *ctx, const backoff_policy *policy, uint64_t seed);
 /* The cohort cluster this thread belongs to, taken modulo the lock's cluster count (a lock of
  * one cluster ignores it). Set it before the thread's first acquisition. */
 void lock_ctx_set_cluster(lock_ctx *ctx, uint32_t cluster);
+/* From the moment *flag reads nonzero, the context's wait loops (the spinning and FIFO kinds)
+ * yield the CPU after each failed attempt instead of spinning or backing off: with more
+ * waiters than cores, the one thread a FIFO handover waits for gets a core within a round of
+ * yields instead of a round of time slices (a benchmark past its run limit drains its queue).
+ * The flag must outlive the context's use; lock_ctx_init points at a flag that stays 0. */
+void lock_ctx_yield_when(lock_ctx *ctx, const _Atomic int *flag);
+/* Relaxed: the flag only says how to wait; it publishes nothing. */
+static inline int lock_ctx_yielding(const lock_ctx *ctx)
+{
+	return atomic_load_explicit(ctx->yield_flag, memory_order_relaxed);
+}
 /* Frees the CLH node the context owns, if any; the context holds no lock. */
 void lock_ctx_destroy(lock_ctx *ctx);
 

@@ -20,13 +20,13 @@ void spinlock_ttas_acquire_slow(lock_t *l, lock_ctx *ctx)
 /* Proportional backoff: a waiter `ahead` tickets from the front waits base * (ahead - 1) pause
  * iterations (at least one, at most cap where the policy has one) before it reads `serving`
  * again: the next in line polls, the others sleep off the holders before them. Yield and sleep
- * wait as usual; with no policy, one pause. */
+ * wait as usual, as does every wait once the yield flag has risen; with no policy, one pause. */
 static void ticket_wait(lock_ctx *ctx, uint32_t ahead)
 {
 	const backoff_policy *p = ctx->backoff.policy;
 	uint64_t iters = ahead > 1 ? (uint64_t)p->base * (ahead - 1) : 1;
 
-	switch (p->kind) {
+	switch (lock_ctx_yielding(ctx) ? BACKOFF_YIELD : p->kind) {
 	case BACKOFF_CONST:
 	case BACKOFF_LINEAR:
 	case BACKOFF_EXP:

@@ -8,7 +8,8 @@
  *
  * Waiting: after each failed attempt a thread counts a spin and waits as its lock_ctx policy
  * says; with no policy ("none") it executes one pause instruction instead, which counts as
- * the spin only (no backoff, no pause_iters). The ticket lock waits in proportion to its place
+ * the spin only (no backoff, no pause_iters). Once the context's yield flag has risen, every
+ * wait is a counted yield, whatever the policy (lock_ctx_yield_when). The ticket lock waits in proportion to its place
  * in the queue instead (spinlock.c). */
 
 #include <stdatomic.h>
@@ -16,11 +17,13 @@
 
 #include "primitives/lock.h"
 
-/* One failed attempt: count it, then pause or back off. */
+/* One failed attempt: count it, then yield (lock_ctx_yield_when), pause or back off. */
 static inline void spinlock_wait(lock_ctx *ctx)
 {
 	ctx->stats.spins++;
-	if (ctx->backoff.policy->kind == BACKOFF_NONE)
+	if (__builtin_expect(lock_ctx_yielding(ctx), 0))
+		backoff_yield(&ctx->backoff);
+	else if (ctx->backoff.policy->kind == BACKOFF_NONE)
 		cpu_relax();
 	else
 		backoff_wait(&ctx->backoff);

@@ -8,12 +8,14 @@
  *   hogwild: one thread only, whatever --threads says; floats and bytes counted per call.
  *   model:   every iteration of every thread is one update (sync's rounds did not stall), staleness
  *            0 for a lone thread and for sync, leashed makes at least one CAS attempt per update
- *            (exactly one alone) and drops nothing unbounded, lock contention a fraction. */
+ *            (exactly one alone) and drops nothing unbounded, lock contention a fraction.
+ * And the FIFO locks at 128 threads stop near --run-limit (or, ck's, are refused up front). */
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cjson/cJSON.h>
 
@@ -23,10 +25,11 @@ static char dir[] = "/tmp/sgdsync-test-bench-binaries-XXXXXX";
 
 static int skipped(const cJSON *b) { return cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(b, "error_occurred")); }
 
-/* Runs bin on filter (plus extra flags, or NULL: "--a --b" passed as two) and applies check to
- * every benchmark of its JSON; returns how many. A later flag overrides an earlier one. */
-static int run_and_check(const char *bin, const char *filter, const char *extra,
-			 void (*check)(const cJSON *b, const char *name))
+/* Runs bin on filter at the thread counts of threads_flag (plus extra flags, or NULL: "--a --b"
+ * passed as two; a later flag overrides an earlier one) and applies check to every benchmark of
+ * its JSON; returns how many. */
+static int run_threads_and_check(const char *bin, const char *filter, const char *threads_flag,
+				 const char *extra, void (*check)(const cJSON *b, const char *name))
 {
 	char out[256], err[256], filter_flag[512];
 	snprintf(out, sizeof out, "%s/out.json", dir);
@@ -36,7 +39,7 @@ static int run_and_check(const char *bin, const char *filter, const char *extra,
 	snprintf(extras, sizeof extras, "%s", extra ? extra : "");
 	if ((second = strchr(extras, ' ')))
 		*second++ = '\0';
-	char *argv[] = {(char *)bin, "--counters=none", "--threads=1,3", filter_flag, "--benchmark_min_time=0.01",
+	char *argv[] = {(char *)bin, "--counters=none", (char *)threads_flag, filter_flag, "--benchmark_min_time=0.01",
 			extra ? extras : NULL, second, NULL};
 	cJSON *doc = bench_exec_json(argv, out, err);
 	int n = 0;
@@ -48,6 +51,12 @@ static int run_and_check(const char *bin, const char *filter, const char *extra,
 	}
 	cJSON_Delete(doc);
 	return n;
+}
+
+static int run_and_check(const char *bin, const char *filter, const char *extra,
+			 void (*check)(const cJSON *b, const char *name))
+{
+	return run_threads_and_check(bin, filter, "--threads=1,3", extra, check);
 }
 
 static void check_lock(const cJSON *b, const char *name)
@@ -133,6 +142,47 @@ static void check_gave_up(const cJSON *b, const char *name)
 	      "%s: did not give up at --run-limit", name);
 }
 
+/* Far more threads than PUs: a FIFO lock either finished, gave up at the limit, or (the ck
+ * peers above 16 threads per PU, or under TSan) was refused up front. Says which. */
+static void check_stopped(const cJSON *b, const char *name)
+{
+	const cJSON *msg = cJSON_GetObjectItemCaseSensitive(b, "error_message");
+
+	if (!skipped(b)) {
+		CHECK(bench_num(b, "items_per_second") > 0, "%s: finished without throughput", name);
+		printf("%s: finished\n", name);
+		return;
+	}
+	CHECK(cJSON_IsString(msg) &&
+		      (strstr(msg->valuestring, "gave up after --run-limit") ||
+		       (strstr(name, "/ck_") &&
+			(strstr(msg->valuestring, "refused: ") || strstr(msg->valuestring, "ThreadSanitizer")))),
+	      "%s: skipped for another reason", name);
+	printf("%s: %s\n", name, msg->valuestring);
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* The FIFO locks, ours and ck's, at 128 threads with --run-limit=1: each run ends near its limit
+ * (before waiting threads yielded past the limit, ticket, mcs and clh took 20-180 s here). */
+static void check_fifo_stop(void)
+{
+	double t0 = now_s();
+	int n = run_threads_and_check(BENCH_LOCKS_BIN,
+				      "^locks/(ticket|mcs|clh|cohort|ck_ticket|ck_mcs|ck_clh)/backoff:none/cs:16/",
+				      "--threads=128", "--run-limit=1", check_stopped);
+	double wall = now_s() - t0;
+
+	CHECK(n == 7, "FIFO locks at 128 threads: %d benchmarks, expected 7", n);
+	CHECK(wall < 30, "FIFO locks at 128 threads with --run-limit=1 took %.1f s, bound 30 s", wall);
+	printf("FIFO locks at 128 threads, --run-limit=1: %.1f s for %d benchmarks\n", wall, n);
+}
+
 static void check_atomic(const cJSON *b, const char *name)
 {
 	CHECK(!skipped(b), "%s skipped", name);
@@ -164,6 +214,7 @@ int main(void)
 	n = run_and_check(BENCH_LOCKS_BIN, "^locks/ttas/backoff:none/cs:16/", "--run-limit=0.005 --benchmark_min_time=1",
 			  check_gave_up);
 	CHECK(n == 2, "run limit: %d benchmarks, expected 2", n);
+	check_fifo_stop();
 	n = run_and_check(BENCH_ATOMICS_BIN, "^atomics/(cas_ok|faa)/order:seq_cst/", NULL, check_atomic);
 	CHECK(n == 12, "atomics: %d benchmarks, expected 2 ops x 3 slots x 2 thread counts", n);
 	char cmd[600];

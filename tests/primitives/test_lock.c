@@ -2,10 +2,12 @@
  * and 64 threads; the cohort lock also with threads spread over 2 and 4 clusters. The critical section reads a plain counter, pauses, and writes it back plus one,
  * so any overlap loses an increment (and is a data race that TSan reports); a second, atomic
  * count of threads inside catches the overlap directly. The counters of every lock_ctx must add
- * up to what the threads did. */
+ * up to what the threads did. And a waiter whose yield flag has risen (lock_ctx_yield_when)
+ * waits by yielding whatever its policy. */
 
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <string.h>
 #include <time.h>
@@ -167,6 +169,61 @@ static int iterations(lock_kind kind, int iters)
 	return lock_kind_is_fifo(kind) ? iters / 4 : iters;
 }
 
+typedef struct {
+	lock_t lock;
+	lock_ctx ctx;
+	_Atomic int started;
+} yield_run;
+
+static void *yield_waiter(void *arg)
+{
+	yield_run *y = arg;
+
+	atomic_store(&y->started, 1);
+	lock_acquire(&y->lock, &y->ctx);
+	lock_release(&y->lock, &y->ctx);
+	return NULL;
+}
+
+/* One thread waits 50 ms for a lock the main thread holds, under a spinning policy: with its
+ * yield flag risen every failed attempt is a yield and nothing spins; with the flag down it
+ * backs off as its policy says and never yields. */
+static void check_yield_flag(lock_kind kind, int risen)
+{
+	static const _Atomic int flags[2] = { 0, 1 };
+	backoff_policy exp;
+	char err[128];
+	lock_ctx holder;
+	yield_run y = { .started = 0 };
+	pthread_t t;
+
+	CHECK(backoff_parse("exp:base=16,cap=4096", &exp, err, sizeof err) == 0, "%s", err);
+	CHECK(lock_init(&y.lock, kind) == 0, "lock_init %s", lock_kind_name(kind));
+	lock_ctx_init(&holder, &exp, 1);
+	lock_ctx_init(&y.ctx, &exp, 2);
+	lock_ctx_yield_when(&y.ctx, &flags[risen]);
+	lock_acquire(&y.lock, &holder);
+	CHECK(pthread_create(&t, NULL, yield_waiter, &y) == 0, "pthread_create");
+	while (!atomic_load(&y.started))
+		sched_yield();
+	nanosleep(&(struct timespec){ .tv_nsec = 50000000 }, NULL);
+	lock_release(&y.lock, &holder);
+	pthread_join(t, NULL);
+	const backoff_stats *b = &y.ctx.backoff.stats;
+	CHECK(y.ctx.stats.spins > 0, "%s: the waiter never waited", lock_kind_name(kind));
+	if (risen)
+		CHECK(b->yields == y.ctx.stats.spins && b->pause_iters == 0,
+		      "%s, flag risen: %llu yields and %llu pauses for %llu failed attempts", lock_kind_name(kind),
+		      (unsigned long long)b->yields, (unsigned long long)b->pause_iters,
+		      (unsigned long long)y.ctx.stats.spins);
+	else
+		CHECK(b->yields == 0 && b->pause_iters > 0, "%s, flag down: %llu yields, %llu pauses",
+		      lock_kind_name(kind), (unsigned long long)b->yields, (unsigned long long)b->pause_iters);
+	lock_ctx_destroy(&holder);
+	lock_ctx_destroy(&y.ctx);
+	lock_destroy(&y.lock);
+}
+
 static const char *const specs[] = { "none", "exp:base=16,cap=4096", "yield" };
 static const struct {
 	int threads, iters;
@@ -189,5 +246,9 @@ int main(void)
 		check_sizes((lock_kind)k, 1);
 	check_sizes(LOCK_COHORT, 2);
 	check_sizes(LOCK_COHORT, 4);
+	for (int k = 0; k < LOCK_KIND_COUNT; k++)
+		if (lock_kind_uses_backoff((lock_kind)k))
+			for (int risen = 0; risen < 2; risen++)
+				check_yield_flag((lock_kind)k, risen);
 	CHECK_DONE();
 }
