@@ -1,7 +1,7 @@
 /* libFuzzer target: the IDX reader on any pair of files. The input is a 2-byte big-endian
  * length L, then L bytes of the labels file, then the images file (either may be gzip: zlib
  * reads both kinds whatever the name). Both are written into one temporary directory per
- * process. A pair it loads must be self-consistent; one it refuses must say why, naming the
+ * process, in memory (/dev/shm) unless TMPDIR says otherwise: on disk a run is ~40x slower. A pair it loads must be self-consistent; one it refuses must say why, naming the
  * directory. */
 
 #include <stdint.h>
@@ -15,11 +15,27 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static char dir[256];
+static const char *const names[2] = {"train-labels-idx1-ubyte", "train-images-idx3-ubyte"};
+
+static void path_of(char *path, size_t len, const char *name)
+{
+	snprintf(path, len, "%s/%s", dir, name);
+}
+
+static void remove_dir(void)
+{
+	char path[512];
+	for (int i = 0; i < 2; i++) {
+		path_of(path, sizeof path, names[i]);
+		unlink(path);
+	}
+	rmdir(dir);
+}
 
 static void write_file(const char *name, const uint8_t *bytes, size_t len)
 {
 	char path[512];
-	snprintf(path, sizeof path, "%s/%s", dir, name);
+	path_of(path, sizeof path, name);
 	FILE *f = fopen(path, "wb");
 	if (!f || fwrite(bytes, 1, len, f) != len || fclose(f))
 		abort(); /* the harness, not the reader, failed */
@@ -29,17 +45,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (!dir[0]) {
 		const char *tmp = getenv("TMPDIR");
-		snprintf(dir, sizeof dir, "%s/sgdsync-fuzz-idx-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+		if (!tmp || !*tmp)
+			tmp = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
+		snprintf(dir, sizeof dir, "%s/sgdsync-fuzz-idx-XXXXXX", tmp);
 		if (!mkdtemp(dir))
 			abort();
+		atexit(remove_dir);
 	}
 	if (size < 2)
 		return 0;
 	size_t split = (size_t)data[0] << 8 | data[1];
 	if (split > size - 2)
 		split = size - 2;
-	write_file("train-labels-idx1-ubyte", data + 2, split);
-	write_file("train-images-idx3-ubyte", data + 2 + split, size - 2 - split);
+	write_file(names[0], data + 2, split);
+	write_file(names[1], data + 2 + split, size - 2 - split);
 
 	dataset d;
 	char err[1024] = "";
