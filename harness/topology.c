@@ -369,7 +369,9 @@ uint32_t pin_clusters(pin_policy policy, int workers, uint32_t *cluster_of)
 {
 	for (int i = 0; i < workers; i++)
 		cluster_of[i] = (uint32_t)topology_node_index_of_pu(pin_pu_for(policy, i));
-	return policy == PIN_NONE ? 1 : (uint32_t)topology_get()->numa_nodes;
+	int nodes = topology_get()->numa_nodes;
+
+	return policy == PIN_NONE || nodes < 1 ? 1 : (uint32_t)nodes;
 }
 
 /* ---- Placement ---- */

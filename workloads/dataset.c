@@ -175,7 +175,8 @@ static int idx_check_size(idx_file *f, size_t len, const char *what)
 }
 
 /* len bytes, the buffer grown as they arrive: a gzip file's size does not bound what it
- * inflates to, so a header that lies costs at most twice the data that is there. */
+ * inflates to, so a header that lies costs at most twice the data that is there (or the first
+ * chunk). */
 static int idx_read_grown(idx_file *f, uint8_t **out, size_t len, const char *what)
 {
 	size_t cap = 0, got = 0;
