@@ -36,6 +36,8 @@ typedef struct {
 	char placement_err[256];
 	placement_memory *memory;   /* the model's, placed by --placement */
 	cJSON *placed;              /* where its shared memory went, from on_model_done */
+	uint32_t *cluster_of;       /* worker -> cohort lock cluster (its PU's NUMA node) */
+	uint32_t clusters;
 } run_ctx;
 
 /* ---- hooks: what the engine lets the harness do ---- */
@@ -405,8 +407,9 @@ static cJSON *result_json(const run_ctx *x, const train_result *r, int argc, cha
 	cJSON_AddItemToObject(doc, "environment", env);
 	if (x->placed) /* a reference: x owns it */
 		cJSON_AddItemReferenceToObject(cJSON_GetObjectItem(env, "placement"), "model", x->placed);
-	cJSON_AddItemToObject(doc, "config",
-			      train_options_config_json(o, r->epochs_planned, r->steps_per_epoch));
+	cJSON *config = train_options_config_json(o, r->epochs_planned, r->steps_per_epoch);
+	cJSON_AddNumberToObject(config, "lock_clusters", x->clusters);
+	cJSON_AddItemToObject(doc, "config", config);
 	cJSON_AddStringToObject(doc, "outcome", train_outcome_name(r->outcome));
 	cJSON_AddStringToObject(doc, "outcome_detail", r->detail);
 	add_num(doc, "initial_loss", r->initial_loss);
@@ -462,6 +465,8 @@ static train_config make_config(const train_options *o, const net *n, const run_
 	c.model.lock = o->lock;
 	c.model.persistence = o->persistence;
 	c.model.alloc = o->alloc;
+	c.model.lock_clusters = x->clusters;
+	c.model.lock_cluster_of = x->cluster_of;
 	c.model.memory = placement_memory_ops(x->memory);
 	c.step = o->step;
 	c.net = n;
@@ -499,16 +504,19 @@ static int train_and_report(const train_options *o, const net *n, const run_data
 		     .progress = !o->quiet && isatty(STDERR_FILENO)};
 	x.sets = calloc((size_t)o->threads, sizeof(*x.sets));
 	x.totals = calloc((size_t)o->threads, sizeof(*x.totals));
+	x.cluster_of = calloc((size_t)o->threads, sizeof(*x.cluster_of));
 	x.memory = placement_memory_create(&o->memory, o->pinning);
-	if (!x.sets || !x.totals || !x.memory) {
+	if (!x.sets || !x.totals || !x.cluster_of || !x.memory) {
 		fprintf(stderr, "sgdsync-train: out of memory\n");
 		free(x.sets);
 		free(x.totals);
+		free(x.cluster_of);
 		placement_memory_destroy(x.memory);
 		return EXIT_RUN_FAILED;
 	}
 	/* The model's own buffers are first touched by this thread: put it where worker 0 runs. */
 	pin_self(o->pinning, 0);
+	x.clusters = pin_clusters(o->pinning, o->threads, x.cluster_of);
 	train_config c = make_config(o, n, d, &x);
 	train_result r;
 	int rc = train_run(&c, &r, err, sizeof err), status = EXIT_RUN_FAILED;
@@ -531,6 +539,7 @@ static int train_and_report(const train_options *o, const net *n, const run_data
 	}
 	free(x.sets);
 	free(x.totals);
+	free(x.cluster_of);
 	cJSON_Delete(x.placed);
 	placement_memory_destroy(x.memory);
 	return rc == 0 ? 0 : status;

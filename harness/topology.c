@@ -365,6 +365,15 @@ int topology_node_index_of_pu(int pu)
 	return 0;
 }
 
+uint32_t pin_clusters(pin_policy policy, int workers, uint32_t *cluster_of)
+{
+	for (int i = 0; i < workers; i++)
+		cluster_of[i] = (uint32_t)topology_node_index_of_pu(pin_pu_for(policy, i));
+	int nodes = topology_get()->numa_nodes;
+
+	return policy == PIN_NONE || nodes < 1 ? 1 : (uint32_t)nodes;
+}
+
 /* ---- Placement ---- */
 
 static int node_exists(int node)

@@ -71,6 +71,9 @@ int pin_self(pin_policy policy, int i);
 /* The NUMA node of PU pu as a dense index, 0 .. numa_nodes - 1 (hwloc's logical order): the
  * cluster of a cohort lock. 0 for pu < 0 (an unpinned thread) or a PU in no node. */
 int topology_node_index_of_pu(int pu);
+/* A cohort lock's clusters for `workers` pinned by policy: cluster_of[i] := the node index of
+ * worker i's PU. Returns the clusters: the NUMA nodes, or 1 when unpinned (every worker in 0). */
+uint32_t pin_clusters(pin_policy policy, int workers, uint32_t *cluster_of);
 
 /* ---- Placement of shared memory (a parameter vector every worker reads) ----
  *   local       no binding: pages land by first touch, i.e. on the NUMA node of the thread that

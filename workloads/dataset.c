@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,10 +15,13 @@
 #define IDX_IMAGES_MAGIC 0x00000803u /* unsigned bytes, 3 dimensions */
 #define IDX_LABELS_MAGIC 0x00000801u /* unsigned bytes, 1 dimension */
 #define IDX_MAX_SIDE 4096
+#define IDX_FIRST_CHUNK (1u << 20) /* a gzip body's first buffer: it doubles as data arrives */
 
 typedef struct {
 	char path[4096];
 	gzFile gz;
+	off_t size;       /* on disk: a plain file's bytes, a gzip file's compressed bytes */
+	size_t header;    /* bytes of header read */
 	char *err;
 	size_t errlen;
 } idx_file;
@@ -59,6 +63,8 @@ static int idx_open(idx_file *f, const char *dir, const char *split, const char 
 	}
 	if (!S_ISREG(st.st_mode))
 		return idx_fail(f, "not a regular file");
+	f->size = st.st_size;
+	f->header = 0;
 	f->gz = gzopen(f->path, "rb");
 	if (!f->gz)
 		return idx_fail(f, "cannot open: %s", errno ? strerror(errno) : "out of memory");
@@ -89,19 +95,25 @@ static int idx_stream_error(idx_file *f, const char *what)
 	return idx_fail(f, "bad gzip data while reading %s: %s", what, msg);
 }
 
-/* Reads exactly len bytes; `what` names them in the error. */
-static int idx_read(idx_file *f, void *buf, size_t len, const char *what)
+/* Up to len bytes, fewer at the end of the data or on an error. */
+static size_t idx_fill(idx_file *f, uint8_t *buf, size_t len)
 {
 	size_t got = 0;
 
 	while (got < len) {
 		unsigned chunk = len - got > (1u << 30) ? 1u << 30 : (unsigned)(len - got);
-		int n = gzread(f->gz, (char *)buf + got, chunk);
+		int n = gzread(f->gz, buf + got, chunk);
 
 		if (n <= 0)
 			break;
 		got += (size_t)n;
 	}
+	return got;
+}
+
+/* got of the len bytes of `what` came: 0, or why not. */
+static int idx_check_got(idx_file *f, size_t len, size_t got, const char *what)
+{
 	if (got == len)
 		return 0;
 	if (idx_stream_error(f, what))
@@ -109,11 +121,18 @@ static int idx_read(idx_file *f, void *buf, size_t len, const char *what)
 	return idx_fail(f, "truncated: %zu bytes of %s expected, %zu found", len, what, got);
 }
 
+/* Reads exactly len bytes; `what` names them in the error. */
+static int idx_read(idx_file *f, void *buf, size_t len, const char *what)
+{
+	return idx_check_got(f, len, idx_fill(f, buf, len), what);
+}
+
 static int idx_header(idx_file *f, uint32_t magic, uint32_t *dims, int ndims)
 {
 	unsigned char raw[16];
 
-	if (idx_read(f, raw, 4 * (size_t)(ndims + 1), "IDX header"))
+	f->header = 4 * (size_t)(ndims + 1);
+	if (idx_read(f, raw, f->header, "IDX header"))
 		return -1;
 	for (int i = 0; i <= ndims; i++) {
 		uint32_t v = (uint32_t)raw[4 * i] << 24 | (uint32_t)raw[4 * i + 1] << 16 |
@@ -142,12 +161,45 @@ static int idx_expect_end(idx_file *f)
 	return idx_stream_error(f, "the gzip trailer");
 }
 
+/* A plain file must hold the len bytes its header announces, which its size tells before
+ * anything is allocated. */
+static int idx_check_size(idx_file *f, size_t len, const char *what)
+{
+	size_t found = (size_t)f->size > f->header ? (size_t)f->size - f->header : 0;
+
+	if (found >= len)
+		return 0;
+	return idx_fail(f, "truncated: %zu bytes of %s expected, %zu found (the header announces "
+			"%zu bytes in all, the file has %jd)", len, what, found, f->header + len,
+			(intmax_t)f->size);
+}
+
+/* len bytes, the buffer grown as they arrive: a gzip file's size does not bound what it
+ * inflates to, so a header that lies costs at most twice the data that is there (or the first
+ * chunk). */
+static int idx_read_grown(idx_file *f, uint8_t **out, size_t len, const char *what)
+{
+	size_t cap = 0, got = 0;
+
+	while (got < len && got == cap) {
+		size_t grown = cap ? (cap > len / 2 ? len : 2 * cap)
+				   : (len < IDX_FIRST_CHUNK ? len : IDX_FIRST_CHUNK);
+		uint8_t *buf = realloc(*out, grown);
+
+		if (!buf)
+			return idx_fail(f, "cannot allocate %zu bytes for %s", grown, what);
+		*out = buf;
+		cap = grown;
+		got += idx_fill(f, buf + got, cap - got);
+	}
+	return idx_check_got(f, len, got, what);
+}
+
 static int idx_read_body(idx_file *f, uint8_t **out, size_t len, const char *what)
 {
-	*out = malloc(len);
-	if (!*out)
-		return idx_fail(f, "cannot allocate %zu bytes for %s", len, what);
-	if (idx_read(f, *out, len, what) || idx_expect_end(f)) {
+	*out = NULL;
+	if ((gzdirect(f->gz) && idx_check_size(f, len, what)) ||
+	    idx_read_grown(f, out, len, what) || idx_expect_end(f)) {
 		free(*out);
 		*out = NULL;
 		return -1;

@@ -1,17 +1,29 @@
 /* The IDX reader: valid files load, plain and gzip alike; every corrupt, truncated or missing
- * file is rejected with a message that names the file and the problem. The files are written
+ * file is rejected with a message that names the file and the problem, and a header announcing
+ * more than the file holds costs no more memory than the file's data. The files are written
  * into a fresh temporary directory. */
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <zlib.h>
 
 #include "check.h"
 #include "workloads/dataset.h"
+
+/* Sanitizers reserve terabytes of address space: no RLIMIT_AS under them. */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define SANITIZED 1
+#endif
+#endif
 
 enum { COUNT = 6, ROWS = 3, COLS = 4, PIXELS = COUNT * ROWS * COLS };
 
@@ -215,6 +227,68 @@ static void check_bad_gzip(void)
 	      "garbage gzip: '%s'", err);
 }
 
+/* A header alone (no data), as the first ndims + 1 words of the blob. */
+static blob header(uint32_t magic, uint32_t count, uint32_t rows, uint32_t cols)
+{
+	blob b = { .len = 0 };
+
+	put32(&b, magic);
+	put32(&b, count);
+	if (magic == 0x803) {
+		put32(&b, rows);
+		put32(&b, cols);
+	}
+	return b;
+}
+
+static void expect_oversized(void)
+{
+	const char *labels_file = "train-labels-idx1-ubyte";
+	blob huge_img = header(0x803, 0xffffffffu, 1, 1), huge_lab = header(0x801, 0xffffffffu, 0, 0);
+
+	expect_error("4 GB of labels announced", huge_img, huge_lab, 0, labels_file,
+		     "truncated: 4294967295 bytes of labels expected, 0 found (the header "
+		     "announces 4294967303 bytes in all, the file has 8)");
+	expect_error("4 GB of gzip labels announced", huge_img, huge_lab, 1,
+		     "train-labels-idx1-ubyte.gz", "truncated: 4294967295 bytes of labels expected, "
+		     "0 found");
+	expect_error("100 MB of pixels announced", header(0x803, COUNT, 4096, 4096),
+		     labels(0x801, COUNT), 0, "train-images-idx3-ubyte",
+		     "truncated: 100663296 bytes of pixels expected, 0 found (the header announces "
+		     "100663312 bytes in all, the file has 16)");
+}
+
+/* Headers announcing far more than their files hold, loaded in a child whose address space
+ * may grow by 64 MiB only: allocating what a header announces would fail there. */
+static void check_oversized(void)
+{
+#ifdef SANITIZED
+	expect_oversized();
+#else
+	long pages = 0;
+	FILE *statm = fopen("/proc/self/statm", "r");
+
+	CHECK(statm && fscanf(statm, "%ld", &pages) == 1, "reading /proc/self/statm");
+	fclose(statm);
+	pid_t pid = fork();
+
+	CHECK(pid >= 0, "fork");
+	if (pid == 0) {
+		rlim_t limit = (rlim_t)pages * (rlim_t)sysconf(_SC_PAGESIZE) + (64u << 20);
+		struct rlimit rl = { limit, limit };
+
+		CHECK(setrlimit(RLIMIT_AS, &rl) == 0, "setrlimit RLIMIT_AS");
+		expect_oversized();
+		_exit(0);
+	}
+	int status;
+
+	CHECK(waitpid(pid, &status, 0) == pid, "waitpid");
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	      "oversized headers under a 64 MiB address-space allowance: status 0x%x", status);
+#endif
+}
+
 static void check_missing(void)
 {
 	blob img = images(0x803, COUNT, ROWS, COLS);
@@ -252,6 +326,7 @@ int main(void)
 	check_valid(1);
 	check_corrupt();
 	check_bad_gzip();
+	check_oversized();
 	check_missing();
 	clear_dir();
 	CHECK(rmdir(dir) == 0, "rmdir %s", dir);

@@ -141,7 +141,8 @@ static void check_run_document(const cJSON *d, const char *method)
 	static const char *const config[] = {"method", "threads", "backoff", "lock", "persistence",
 					     "alloc", "batch", "eta", "step_policy", "arch", "data",
 					     "epochs", "steps_per_epoch", "seed", "targets",
-					     "pinning", "placement", "counters", "time_limit_s", NULL};
+					     "pinning", "placement", "counters", "time_limit_s",
+					     "lock_clusters", NULL};
 	static const char *const env[] = {"cpu_model", "kernel", "hostname", "compiler", "cflags",
 					  "build_type", "topology", "placement", "versions",
 					  "counters", "git_commit", "date", "command_line", NULL};
@@ -205,6 +206,29 @@ static void test_run_json(void)
 			CHECK(get(get(per, "primitive"), "lock-acquisitions")->valuedouble == 2,
 			      "a read and an apply lock per update");
 		}
+		cJSON_Delete(d);
+	}
+}
+
+/* --lock cohort gets a cluster per NUMA node when pinned, one when not, and the run says so. */
+static void test_cohort_clusters(void)
+{
+	const char *pinnings[] = {"compact", "scatter", "none"};
+	for (int p = 0; p < 3; p++) {
+		const char *args[] = {"--method", "mutex", "--lock", "cohort", "--threads", "2",
+				      "--pinning", pinnings[p], "--data", "synthetic", "--arch",
+				      "mlp:1x16", "--steps", "200", "--counters", "none", "--output",
+				      path_in("cohort.json"), NULL};
+		int st = tool(TRAIN_EXE, args, NULL);
+		char *err = stderr_text();
+		CHECK(st == 0, "--lock cohort --pinning %s: exit %d: %s", pinnings[p], st, err);
+		free(err);
+		cJSON *d = bench_exec_load_json(path_in("cohort.json"));
+		int clusters = get(get(d, "config"), "lock_clusters")->valueint;
+		int expected = p < 2 ? topology_get()->numa_nodes : 1;
+		CHECK(clusters == expected, "--pinning %s: %d lock clusters, %d expected", pinnings[p],
+		      clusters, expected);
+		CHECK(get(get(d, "totals"), "applied")->valuedouble >= 200, "200 updates under cohort");
 		cJSON_Delete(d);
 	}
 }
@@ -880,6 +904,7 @@ int main(void)
 	test_bad_options();
 	test_budget_bound();
 	test_run_json();
+	test_cohort_clusters();
 	test_placement_record();
 	test_mismatched_splits();
 	test_diverged_run();
