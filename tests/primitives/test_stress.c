@@ -215,7 +215,7 @@ static double stress_chain(chain_alloc alloc, const backoff_policy *policy, int 
 	static chain_thread_arg args[MAX_THREADS];
 	static float zeros[CHAIN_N];
 	pthread_barrier_t start;
-	chain *c = chain_create(CHAIN_N, zeros, alloc, 0, policy);
+	chain *c = chain_create(CHAIN_N, zeros, alloc, 0, policy, NULL);
 	CHECK(c != NULL, "chain_create");
 	CHECK(pthread_barrier_init(&start, NULL, (unsigned)n + 1) == 0, "barrier");
 	for (int i = 0; i < n; i++)
