@@ -274,6 +274,17 @@ static cJSON *grid_entry(const sweep_config *s, size_t index, train_options *o, 
 	return config;
 }
 
+/* The index-th configuration's values and key; -1 for a combination the sweep skips. */
+static int grid_key(const sweep_config *s, size_t index, const char **chosen, char *key,
+		    size_t keylen)
+{
+	train_options o;
+	int rep;
+	cJSON *config = grid_entry(s, index, &o, chosen, &rep, key, keylen);
+	cJSON_Delete(config);
+	return config ? 0 : -1;
+}
+
 /* ---- the output file ---- */
 
 static char *slurp(const char *path, size_t *len)
@@ -867,14 +878,10 @@ static void dry_run(const sweep_config *s, size_t total, const char *train_path,
 		    const keyset *done)
 {
 	for (size_t i = 0; i < total; i++) {
-		train_options o;
 		const char *chosen[SWEEP_CONFIG_MAX_DIMS];
-		int rep;
 		char key[256];
-		cJSON *config = grid_entry(s, i, &o, chosen, &rep, key, sizeof key);
-		if (!config)
+		if (grid_key(s, i, chosen, key, sizeof key) != 0)
 			continue;
-		cJSON_Delete(config);
 		printf("%s%s %s", key, keyset_has(done, key) ? " (done)" : "", train_path);
 		for (int d = 0; d < s->ndims; d++)
 			printf(" --%s=%s", s->dims[d].opt->name, chosen[d]);
@@ -959,14 +966,10 @@ static int submit_slurm(const sweep *sw, const slurm_options *so, size_t total, 
 	slurm_files_free(&files);
 	keyset pending = {0};
 	for (size_t i = 0; rc == 0 && i < total; i++) {
-		train_options o;
 		const char *chosen[SWEEP_CONFIG_MAX_DIMS];
-		int rep;
 		char key[256];
-		cJSON *config = grid_entry(s, i, &o, chosen, &rep, key, sizeof key);
-		if (!config)
+		if (grid_key(s, i, chosen, key, sizeof key) != 0)
 			continue;
-		cJSON_Delete(config);
 		if (!keyset_has(done, key))
 			keyset_add(&pending, key);
 	}

@@ -123,18 +123,24 @@ static cJSON *doc_of(int which)
 }
 
 /* Reads the file while it is replaced: every read parses whole, as one document or the other. */
+/* The JSON document in the file at p, or NULL (missing, partial or not JSON). */
+static cJSON *read_doc(const char *p)
+{
+	FILE *f = fopen(p, "r");
+	char buf[16384];
+	size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+	if (f)
+		fclose(f);
+	buf[n] = '\0';
+	return cJSON_Parse(buf);
+}
+
 static void *reader(void *arg)
 {
 	(void)arg;
 	/* Acquire is not needed: the flag only says when to stop, the file carries the data. */
 	while (atomic_load_explicit(&writing, memory_order_relaxed)) {
-		FILE *f = fopen(path, "r");
-		char buf[16384];
-		size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
-		if (f)
-			fclose(f);
-		buf[n] = '\0';
-		cJSON *d = cJSON_Parse(buf);
+		cJSON *d = read_doc(path);
 		cJSON *w = d ? cJSON_GetObjectItem(d, "which") : NULL;
 		cJSON *pad = d ? cJSON_GetObjectItem(d, "pad") : NULL;
 		if (!w || !pad || strlen(pad->valuestring) != 4095 || pad->valuestring[4094] != 'a' + w->valueint)
@@ -200,13 +206,7 @@ static void check_atomic_write(void)
 /* Whether the file at p holds document `which` of doc_of. */
 static int holds(const char *p, int which)
 {
-	FILE *f = fopen(p, "r");
-	char buf[16384];
-	size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
-	if (f)
-		fclose(f);
-	buf[n] = '\0';
-	cJSON *d = cJSON_Parse(buf);
+	cJSON *d = read_doc(p);
 	cJSON *w = d ? cJSON_GetObjectItem(d, "which") : NULL;
 	int ok = w && w->valueint == which;
 	cJSON_Delete(d);
