@@ -46,10 +46,14 @@ typedef struct {
 	backoff_state backoff;
 	lock_stats stats;
 	uint32_t cluster;   /* cohort: this thread's cluster (its NUMA node), lock_ctx_set_cluster */
-	mcs_node mcs;       /* MCS: this thread's queue node */
 	clh_node *clh;      /* CLH: the node this thread enqueues next; allocated on first use */
 	clh_node *clh_pred; /* CLH: while held, the predecessor's node, this thread's after release */
 	const _Atomic int *yield_flag; /* nonzero: wait by yielding (lock_ctx_yield_when) */
+	/* MCS: this thread's queue node, which its neighbours in the queue write while this thread
+	 * counts its spins: a full pad on each side keeps every other field off the node's lines. */
+	char mcs_pad_before[CACHELINE_PAD];
+	mcs_node mcs;
+	char mcs_pad_after[CACHELINE_PAD];
 } lock_ctx;
 
 struct cohort_cluster;

@@ -10,7 +10,7 @@
 
 /* MCS: a waiter spins on its own `locked`; its predecessor clears it and links through `next`. */
 typedef struct mcs_node {
-	_Atomic(struct mcs_node *) next;
+	_Alignas(16) _Atomic(struct mcs_node *) next; /* 16: malloc's alignment, so the node never straddles lines */
 	_Atomic uint32_t locked;
 } mcs_node;
 
