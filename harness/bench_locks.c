@@ -283,15 +283,17 @@ static void lock_run_free(lock_run *r)
 }
 
 /* Each thread's cluster: the NUMA node of the PU it pins itself to. */
-static void assign_clusters(bench_state *st, lock_run *r)
+static int assign_clusters(bench_state *st, lock_run *r)
 {
-	const topology_info *topo = topology_get();
-	r->nclusters = topo->numa_nodes > 1 ? (uint32_t)topo->numa_nodes : 1;
-	for (int i = 0; i < bench_state_threads(st); i++) {
-		lock_thread *t = bench_state_local_of(st, i);
-		t->cluster = (uint32_t)topology_node_index_of_pu(pin_pu_for(bench_options_get()->pin, i)) %
-			     r->nclusters;
-	}
+	int n = bench_state_threads(st);
+	uint32_t *cluster_of = malloc((size_t)n * sizeof *cluster_of);
+	if (!cluster_of)
+		return -1;
+	r->nclusters = pin_clusters(bench_options_get()->pin, n, cluster_of);
+	for (int i = 0; i < n; i++)
+		((lock_thread *)bench_state_local_of(st, i))->cluster = cluster_of[i];
+	free(cluster_of);
+	return 0;
 }
 
 static int impl_is_ck_fifo(lock_impl impl)
@@ -336,7 +338,11 @@ static void *locks_setup(bench_state *st)
 		return NULL;
 	}
 	memset(r, 0, sizeof *r);
-	assign_clusters(st, r);
+	if (assign_clusters(st, r) != 0) {
+		bench_skip_with_error(st, "out of memory");
+		lock_run_free(r);
+		return NULL;
+	}
 	r->window_ops = calloc((size_t)bench_state_threads(st), sizeof *r->window_ops);
 	r->ck_clusters = aligned_alloc(CACHELINE_PAD, r->nclusters * sizeof *r->ck_clusters);
 	r->data_bytes = (size_t)bench_state_range(st, 0) * sizeof(float);

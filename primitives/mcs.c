@@ -16,14 +16,19 @@ void mcs_acquire_slow(lock_ctx *ctx, mcs_node *pred)
 }
 
 /* A successor swapped itself in as tail but has not linked yet: it will within a few
- * instructions (unless preempted), so wait for the link with pause only. */
-void mcs_release_slow(mcs_node *me)
+ * instructions unless preempted, so wait with pause only, or by yielding once the context's
+ * yield flag is set (its link then waits for a time slice). */
+void mcs_release_slow(lock_ctx *ctx)
 {
 	mcs_node *next;
 
 	/* Acquire: as in mcs_release. */
-	while (!(next = atomic_load_explicit(&me->next, memory_order_acquire)))
-		cpu_relax();
+	while (!(next = atomic_load_explicit(&ctx->mcs.next, memory_order_acquire))) {
+		if (lock_ctx_yielding(ctx))
+			backoff_yield(&ctx->backoff);
+		else
+			cpu_relax();
+	}
 	/* Release: the section happens-before the successor's acquire load of `locked`. */
 	atomic_store_explicit(&next->locked, 0, memory_order_release);
 }

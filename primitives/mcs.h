@@ -12,7 +12,7 @@
 #include "primitives/spinlock.h"
 
 void mcs_acquire_slow(lock_ctx *ctx, mcs_node *pred);
-void mcs_release_slow(mcs_node *me);
+void mcs_release_slow(lock_ctx *ctx);
 
 static inline void mcs_acquire(lock_t *l, lock_ctx *ctx)
 {
@@ -44,7 +44,7 @@ static inline void mcs_release(lock_t *l, lock_ctx *ctx)
 		if (atomic_compare_exchange_strong_explicit(&l->u.mcs_tail, &expected, NULL,
 							    memory_order_release, memory_order_relaxed))
 			return;
-		mcs_release_slow(me);
+		mcs_release_slow(ctx);
 		return;
 	}
 	/* Release: the section happens-before the successor's acquire load of `locked`. */
