@@ -13,6 +13,7 @@
 #include <cmath>
 #include <cstring>
 #include <exception>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <regex>
@@ -81,6 +82,15 @@ struct bench_family {
 	bench_setup_fn setup = nullptr;
 	bench_teardown_fn teardown = nullptr;
 	size_t local_size = 0;
+	int nargs = 0; // the arguments of each of its benchmarks (Google Benchmark needs one count)
+
+	// Benchmarks (threads, then arguments) a run of which has failed, with the first message.
+	// Google Benchmark 1.7.1 crashes computing the aggregates of repetitions when the first
+	// failed and two or more others did not (google/benchmark#1406, fixed after 1.9): so once
+	// a run fails, the later repetitions of that benchmark fail with it, not run again.
+	std::map<std::vector<int64_t>, std::string> failed;
+	std::mutex run_error_mutex;
+	std::string run_error; // the current run's first error, from any thread
 
 	// The current run: written by thread 0 before the start barrier, read after it.
 	RunBarrier barrier;
@@ -107,10 +117,25 @@ namespace {
 
 std::vector<std::unique_ptr<bench_family>> g_families;
 
+std::vector<int64_t> run_key(const bench_family *f, const benchmark::State &gs)
+{
+	std::vector<int64_t> key{gs.threads()};
+	for (int i = 0; i < f->nargs; i++)
+		key.push_back(gs.range(i));
+	return key;
+}
+
 void run_begin(bench_family *f, bench_state *st, int threads)
 {
 	f->setup_error.clear();
+	f->run_error.clear();
 	f->shared = nullptr;
+	auto earlier = f->failed.find(run_key(f, *st->gb));
+	if (earlier != f->failed.end()) {
+		f->setup_error = earlier->second + " (in an earlier repetition; not run again)";
+		st->gb->SkipWithError(f->setup_error.c_str());
+		return;
+	}
 	f->local_stride = (f->local_size + CACHELINE_PAD - 1) / CACHELINE_PAD * CACHELINE_PAD;
 	f->locals = nullptr;
 	if (f->local_stride) {
@@ -134,6 +159,8 @@ void run_end(bench_family *f, bench_state *st)
 {
 	if (f->teardown && f->setup_error.empty())
 		f->teardown(st);
+	if (!f->run_error.empty())
+		f->failed.emplace(run_key(f, *st->gb), f->run_error);
 	free(f->locals);
 	f->locals = nullptr;
 	f->shared = nullptr;
@@ -612,11 +639,16 @@ void bench_setup(bench_family *b, bench_setup_fn setup, bench_teardown_fn teardo
 
 void bench_local_size(bench_family *b, size_t bytes) { b->local_size = bytes; }
 
-void bench_args_n(bench_family *b, const int64_t *args, int n) { b->gb->Args(std::vector<int64_t>(args, args + n)); }
+void bench_args_n(bench_family *b, const int64_t *args, int n)
+{
+	b->nargs = n;
+	b->gb->Args(std::vector<int64_t>(args, args + n));
+}
 
 void bench_args_product_n(bench_family *b, const bench_list *lists, int n)
 {
 	std::vector<std::vector<int64_t>> product;
+	b->nargs = n;
 	for (int i = 0; i < n; i++)
 		product.emplace_back(lists[i].v, lists[i].v + lists[i].n);
 	b->gb->ArgsProduct(product);
@@ -625,6 +657,7 @@ void bench_args_product_n(bench_family *b, const bench_list *lists, int n)
 void bench_ranges_n(bench_family *b, const bench_range *ranges, int n)
 {
 	std::vector<std::pair<int64_t, int64_t>> r;
+	b->nargs = n;
 	for (int i = 0; i < n; i++)
 		r.emplace_back(ranges[i].lo, ranges[i].hi);
 	b->gb->Ranges(r);
@@ -748,6 +781,11 @@ void bench_resume_timing(bench_state *st)
 
 void bench_skip_with_error(bench_state *st, const char *msg)
 {
+	{
+		std::lock_guard<std::mutex> lock(st->f->run_error_mutex);
+		if (st->f->run_error.empty())
+			st->f->run_error = msg;
+	}
 	if (st->in_setup)
 		st->f->setup_error = msg;
 	st->gb->SkipWithError(st->in_setup ? st->f->setup_error.c_str() : msg);

@@ -30,15 +30,24 @@ static int is_gb_key(const char *k)
 	return 0;
 }
 
-static cJSON *run_json(const char *name, const char *pin, const char *counters)
+/* Runs the binary with the given pinning and counters, then `extra` flags (NULL-terminated). */
+static cJSON *run_json_with(const char *name, const char *pin, const char *counters, char *const *extra)
 {
 	char out[256], err[256], pin_flag[64], counters_flag[64];
 	snprintf(out, sizeof out, "%s/%s.json", dir, name);
 	snprintf(err, sizeof err, "%s/%s.err", dir, name);
 	snprintf(pin_flag, sizeof pin_flag, "--pin=%s", pin);
 	snprintf(counters_flag, sizeof counters_flag, "--counters=%s", counters);
-	char *argv[] = {BENCH_SHIM_BIN, pin_flag, counters_flag, "--benchmark_min_time=0.01", NULL};
+	char *argv[8] = {BENCH_SHIM_BIN, pin_flag, counters_flag, "--benchmark_min_time=0.01"};
+	for (int i = 0; extra[i]; i++)
+		argv[4 + i] = extra[i];
 	return bench_exec_json(argv, out, err);
+}
+
+static cJSON *run_json(const char *name, const char *pin, const char *counters)
+{
+	char *none[] = {NULL};
+	return run_json_with(name, pin, counters, none);
 }
 
 static int close_to(double a, double b) { return fabs(a - b) <= 1e-6 * fmax(1.0, fabs(b)); }
@@ -149,9 +158,9 @@ static void check_run(cJSON *doc, backends used)
 		"shimtest/counters/real_time/threads:1", "shimtest/counters/real_time/threads:3",
 		"shimtest/counters/real_time/threads:8", "shimtest/batch/real_time/threads:2",
 		"shimtest/args/cs:16/read_pct:50/real_time", "shimtest/args/cs:1024/read_pct:50/real_time",
-		"shimtest/skip_some/threads:4", "shimtest/skip/threads:2",
+		"shimtest/skip_some/threads:4", "shimtest/skip/threads:2", "shimtest/fail_first/threads:2",
 	};
-	CHECK(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(doc, "benchmarks")) == 8, "8 benchmarks");
+	CHECK(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(doc, "benchmarks")) == 9, "9 benchmarks");
 	for (size_t i = 0; i < sizeof names / sizeof *names; i++)
 		bench_find(doc, names[i]);
 
@@ -178,6 +187,27 @@ static void check_run(cJSON *doc, backends used)
 	CHECK(strstr(cJSON_GetObjectItemCaseSensitive(b, "error_message")->valuestring, "skipped"), "skip_some: message");
 }
 
+/* Three repetitions of a benchmark whose first run fails: Google Benchmark 1.7.1 dereferenced the
+ * failed run's statistics (a segmentation fault) unless the later repetitions fail with it. */
+static void check_failed_repetitions(void)
+{
+	char *extra[] = {"--benchmark_filter=shimtest/fail_first", "--benchmark_repetitions=3", NULL};
+	cJSON *doc = run_json_with("fail_first", "none", "none", extra);
+	cJSON *b;
+	int runs = 0;
+	cJSON_ArrayForEach(b, cJSON_GetObjectItemCaseSensitive(doc, "benchmarks"))
+	{
+		const char *msg = cJSON_GetObjectItemCaseSensitive(b, "error_message")->valuestring;
+		CHECK(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(b, "error_occurred")), "fail_first: every repetition failed");
+		CHECK(strncmp(msg, "the first run failed on purpose", 31) == 0, "fail_first: the first run's message");
+		CHECK((runs == 0) == (strstr(msg, "earlier repetition") == NULL),
+		      "fail_first: repetition %d says whether it ran (%s)", runs, msg);
+		runs++;
+	}
+	CHECK(runs == 3, "fail_first: 3 repetitions reported (%d)", runs);
+	cJSON_Delete(doc);
+}
+
 int main(void)
 {
 	CHECK(mkdtemp(dir), "mkdtemp");
@@ -191,6 +221,8 @@ int main(void)
 	check_context(doc, "none", "auto");
 	check_run(doc, backends_used(doc));
 	cJSON_Delete(doc);
+
+	check_failed_repetitions();
 
 	char cmd[600];
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
