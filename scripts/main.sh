@@ -115,11 +115,16 @@ configure_and_build() {
 # 46 to 58 s, 96 ttas locks in 73 s, 36 rw locks in 35 s); a benchmark process takes 1 s to
 # start. A run that stalls gives up at the run limit (oversubscribed FIFO locks), so a group's
 # limit allows every run of it to: each benchmark's repetitions and its sizing run. A training
-# run takes at most its time limit, plus 1 s to start, load the data and evaluate. Build and
+# run takes 1 s to start, load the data and evaluate, then its epochs, and at most its time
+# limit. Seconds per epoch of Fashion-MNIST at one thread, batch 16 (the slowest; 2 threads take
+# 0.6 of it), on an idle 2-vCPU guest: mlp:3x128 0.45, cnn 1.9, lenet over 3 (its 5 epochs ran
+# into their 15 s limit). On a loaded machine every run may take its whole limit: the plan
+# prints that bound beside the estimate, and the slices' time limits allow it. Build and
 # report: 6 minutes.
 bench_setup_s=0.35
 bench_start_s=1
 train_start_s=1
+train_epoch_s="mlp=0.45 cnn=1.9 lenet=3.5"
 fixed_s=360
 
 # Full: 3 repetitions of 0.1 s per benchmark, a run limit of 1 s, groups of at most 90 s (a
@@ -127,11 +132,6 @@ fixed_s=360
 profile_settings() {
 	if [ "$profile" = full ]; then
 		bench_reps=3 bench_min_time=0.1 bench_run_limit=1 group_target_s=90 train_time_s=5 train_reps=3
-		# The 2-PU plan has 90 s left of its 3 h: too few for the model's grid (even its default
-		# one, 120 benchmarks here), which runs in the quick profile only.
-		local b kept=()
-		for b in "${bench_names[@]}"; do [ "$b" = model ] || kept+=("$b"); done
-		bench_names=("${kept[@]}")
 	else
 		bench_reps=1 bench_min_time=0.1 group_target_s=0 chunk_limit=90 train_limit=420
 	fi
@@ -237,6 +237,11 @@ quick_slices() {
 	slice_args=("--methods=sync,mutex,rwlock,hogwild,leashed --threads=1,2,4 --batch=16,128 --eta=0.01 --repetitions=2 --epochs=6 --steps-per-epoch=500 --time-limit=120")
 }
 
+# slice_flag I NAME: the value of --NAME in slice I (its own flags override the base's).
+slice_flag() {
+	tr ' ' '\n' <<<"${train_base[*]} ${slice_args[$1]}" | sed -n "s/^--$2=//p" | tail -n 1
+}
+
 # plan_train: each slice's runs not planned before it (nor recorded, on --resume), estimate
 # (runs x their time limit and start) and limit, in slice_runs/est/limit.
 plan_train() {
@@ -259,11 +264,21 @@ plan_train() {
 			planned[$key]=1
 			[ "$mark" = "(done)" ] || n=$((n + 1))
 		done <"$plan_tmp"
-		limit=$(sed -n 's/.*--time-limit=\([0-9.]*\).*/\1/p' <<<"${train_base[*]} ${slice_args[$i]}" | tail -n 1)
-		slice_runs[$i]=$n
-		slice_est[$i]=$(awk -v n="$n" -v t="$limit" -v s="$train_start_s" 'BEGIN { printf "%d", n * (t + s) + 0.5 }')
+		limit=$(slice_flag "$i" time-limit) slice_runs[$i]=$n
+		slice_est[$i]=$(awk -v n="$n" -v t="$limit" -v s="$train_start_s" -v e="$(slice_flag "$i" epochs)" \
+			-v archs="$(slice_flag "$i" arch)" -v costs="$train_epoch_s" 'BEGIN {
+			split(costs, kv, " "); for (k in kv) { split(kv[k], p, "="); c[p[1]] = p[2] }
+			m = split(archs, a, ",")
+			for (j = 1; j <= m; j++) {
+				sub(/:.*/, "", a[j]); r = (a[j] in c) ? s + e * c[a[j]] : t + s
+				sum += r < t + s ? r : t + s
+			}
+			printf "%d", n * sum / m + 0.5
+		}')
+		slice_max[$i]=$(awk -v n="$n" -v t="$limit" -v s="$train_start_s" 'BEGIN { printf "%d", n * (t + s) + 0.5 }')
 		# A hung run is killed at its limit plus the sweep's 120 s of grace.
-		slice_limit[$i]=${train_limit:-$((2 * slice_est[$i] + ${limit%.*} + 180))}
+		slice_limit[$i]=${train_limit:-$((2 * slice_max[$i] + ${limit%.*} + 180))}
+		[ "${slice_limit[$i]}" -ge "${slice_max[$i]}" ] || slice_max[$i]=${slice_limit[$i]}
 	done
 }
 
@@ -294,7 +309,7 @@ plan() {
 
 # print_plan VERBOSE: the plan's sizes and estimates; VERBOSE adds every group and slice.
 print_plan() {
-	local b i total=$fixed_s n groups left est limit g
+	local b i total=$fixed_s most=$fixed_s n groups left est limit g
 	say "plan: $profile profile, $pus PUs, threads $(full_threads), placements $(placements)"
 	for b in "${bench_names[@]}"; do
 		read -r n groups < <(awk 'NF { n += $1; g++ } END { print n + 0, g + 0 }' <<<"${bench_groups[$b]}")
@@ -304,14 +319,15 @@ print_plan() {
 		[ "$1" -eq 1 ] && [ -n "${bench_groups[$b]}" ] && while read -r n i limit g; do
 			echo "    group bench-$b $g count=$n est=$i limit=$limit"
 		done <<<"${bench_groups[$b]}"
-		total=$((total + est))
+		total=$((total + est)) most=$((most + est))
 	done
 	for i in "${!slice_names[@]}"; do
-		say "$(printf '  %-20s %6d runs, est %s' "train ${slice_names[$i]}" "${slice_runs[$i]}" "$(duration "${slice_est[$i]}")")"
+		say "$(printf '  %-20s %6d runs, est %s, at most %s' "train ${slice_names[$i]}" "${slice_runs[$i]}" \
+			"$(duration "${slice_est[$i]}")" "$(duration "${slice_max[$i]}")")"
 		[ "$1" -eq 1 ] && echo "    slice train ${slice_names[$i]} runs=${slice_runs[$i]} est=${slice_est[$i]} limit=${slice_limit[$i]}: ${train_base[*]} ${slice_args[$i]}"
-		total=$((total + slice_est[i]))
+		total=$((total + slice_est[i])) most=$((most + slice_max[i]))
 	done
-	say "  total est $total s ($(duration "$total"); training at its time limits, build and report $(duration "$fixed_s"))"
+	say "  total est $total s ($(duration "$total"); at most $(duration "$most") with every training run at its time limit; build and report $(duration "$fixed_s"))"
 }
 
 group_json() {
