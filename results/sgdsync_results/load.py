@@ -176,8 +176,19 @@ def parse_json(text):
         doc = json.loads(text)
     except RecursionError:
         raise ResultError("JSON nested too deeply to read")
+    drop_undefined_aggregates(doc)
     check_values(doc)
     return doc
+
+
+def drop_undefined_aggregates(doc):
+    """Google Benchmark writes NaN for an aggregate that is undefined (the cv of a counter whose
+    mean is 0, in every run with repetitions): such a value is absent, not a broken file."""
+    rows = doc.get("benchmarks") if isinstance(doc, dict) else None
+    for row in rows if isinstance(rows, list) else []:
+        if isinstance(row, dict) and row.get("run_type") == "aggregate":
+            for k in [k for k, v in row.items() if isinstance(v, float) and math.isnan(v)]:
+                del row[k]
 
 
 def check_values(doc):

@@ -335,6 +335,11 @@ def out_of_range_values(out):
         bench = fixture_json("compare/A/bench.json")
         bench["context"]["sgdsync_environment"] = deep
         json.dump(bench, f)
+    with open(os.path.join(d, "bench-cv-nan.json"), "w") as f:
+        bench = fixture_json("compare/A/bench.json")
+        row = dict(bench["benchmarks"][0], run_type="aggregate", aggregate_name="cv", spins=float("nan"))
+        bench["benchmarks"].append(row)  # Google Benchmark's cv of a counter whose mean is 0
+        json.dump(bench, f)
     recs = fixture_lines("compare/A/sweep.jsonl")
     with open(os.path.join(d, "sweep.jsonl"), "w") as f:
         f.write(json.dumps(recs[0]) + "\n" + '{"format": "sgdsync-sweep", "x": ' + deep + "}\n")
@@ -343,6 +348,7 @@ def out_of_range_values(out):
                    "sweep.jsonl:2": "nested too deeply"})
     r = report(os.path.join(d, "report"), d)
     check(r.returncode == 0, f"out-of-range inputs: exit status 0 with valid ones, got {r.returncode}")
+    check("bench-cv-nan.json:" not in r.stderr, "an undefined aggregate (NaN cv) is absent, not a problem")
     problem_lines(r.stderr, expect)
     check(len(r.stderr.splitlines()) == len(expect), f"one line per problem: {r.stderr}")
     md = open(os.path.join(d, "report", "summary.md"), encoding="utf-8").read()
