@@ -31,7 +31,7 @@ Usage: sudo scripts/main.sh [--quick | --full] [--out DIR] [--build-dir DIR] [--
                    machine, up to 10 on a loaded one
   --full           the study: the benchmarks' full grids and training slices over every axis
                    (method x threads x batch, step size, backoff, placement, step-size policy,
-                   persistence, architecture, lock kind), repetitions; about 2.6 h on 2 cores (1.4 h measured)
+                   persistence, architecture, lock kind), repetitions; estimated 2.6 h on 2 cores
   --out DIR        where the run directory goes (default: $out_root)
   --build-dir DIR  CMake build directory (default: $build)
   --no-deps        do not run scripts/install-deps.sh (needs root or sudo otherwise)
