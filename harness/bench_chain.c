@@ -11,9 +11,10 @@
  * chain/readers/alloc:<pool|malloc>/size:<floats>/...
  *   thread 0 publishes back to back; the other threads only take and drop references to the
  *   latest vector (chain_acquire, chain_release). One operation = one publish or one read.
- * hogwild/<axpy|read>/impl:<scalar|sse2|avx|avx512>/size:<floats>/...
- *   the HOGWILD! apply (hogwild_axpy) and read (hogwild_read) of one thread in each
- *   implementation this CPU supports, beside its baselines on the same sizes:
+ * hogwild/<axpy|axpy_keep|read>/impl:<scalar|sse2|avx|avx512>/size:<floats>/...
+ *   the HOGWILD! apply (hogwild_axpy), the apply that keeps what it stores in a private vector
+ *   (what a worker alone does instead of apply then read), and the read (hogwild_read) of one
+ *   thread in each implementation this CPU supports, beside its baselines on the same sizes:
  * hogwild/axpy_plain, hogwild/saxpy, hogwild/memcpy /size:<floats>/...
  *   a plain C loop x[i] += a * g[i] compiled with the project's flags (what mutex and leashed
  *   apply with), OpenBLAS's cblas_saxpy (its kernel for this CPU), and memcpy. */
@@ -170,11 +171,11 @@ static void run_memcpy(bench_state *st)
 
 /* ---- HOGWILD! apply and read beside a plain axpy, saxpy and memcpy ---- */
 
-typedef enum { HW_AXPY, HW_READ, HW_AXPY_PLAIN, HW_SAXPY, HW_MEMCPY } hogwild_op;
+typedef enum { HW_AXPY, HW_AXPY_KEEP, HW_READ, HW_AXPY_PLAIN, HW_SAXPY, HW_MEMCPY } hogwild_op;
 
 typedef struct {
 	hogwild_op op;
-	hogwild_impl impl; /* HW_AXPY, HW_READ */
+	hogwild_impl impl; /* HW_AXPY, HW_AXPY_KEEP, HW_READ */
 } hogwild_case;
 
 /* Not inlined, as in model.c: the loop GCC vectorizes for the build's target. */
@@ -190,7 +191,10 @@ static void hogwild_op_run(const hogwild_case *c, hogwild_float *shared, float *
 {
 	switch (c->op) {
 	case HW_AXPY:
-		hogwild_axpy_with(c->impl, shared, a, g, n);
+		hogwild_axpy_with(c->impl, shared, a, g, NULL, n);
+		break;
+	case HW_AXPY_KEEP:
+		hogwild_axpy_with(c->impl, shared, a, g, x, n);
 		break;
 	case HW_READ:
 		hogwild_read_with(c->impl, shared, x, n);
@@ -256,6 +260,8 @@ static void register_hogwild(void)
 			continue;
 		snprintf(name, sizeof name, "hogwild/axpy/impl:%s", hogwild_impl_name((hogwild_impl)k));
 		register_hogwild_one(name, HW_AXPY, (hogwild_impl)k);
+		snprintf(name, sizeof name, "hogwild/axpy_keep/impl:%s", hogwild_impl_name((hogwild_impl)k));
+		register_hogwild_one(name, HW_AXPY_KEEP, (hogwild_impl)k);
 		snprintf(name, sizeof name, "hogwild/read/impl:%s", hogwild_impl_name((hogwild_impl)k));
 		register_hogwild_one(name, HW_READ, (hogwild_impl)k);
 	}

@@ -41,12 +41,14 @@ static void scalar_read(const hogwild_float *x, float *out, size_t n)
 		out[i] = atomic_load_explicit(&x[i], memory_order_relaxed);
 }
 
-static void scalar_axpy(hogwild_float *x, float a, const float *g, size_t n)
+static void scalar_axpy(hogwild_float *x, float a, const float *g, float *out, size_t n)
 {
 	/* Relaxed load and store, not an atomic add: HOGWILD! takes no lock and no RMW. */
 	for (size_t i = 0; i < n; i++) {
-		float v = atomic_load_explicit(&x[i], memory_order_relaxed);
-		atomic_store_explicit(&x[i], v + a * g[i], memory_order_relaxed);
+		float v = atomic_load_explicit(&x[i], memory_order_relaxed) + a * g[i];
+		atomic_store_explicit(&x[i], v, memory_order_relaxed);
+		if (out)
+			out[i] = v;
 	}
 }
 
@@ -100,25 +102,29 @@ static size_t head_of(const hogwild_float *x, size_t n, size_t bytes)
 		scalar_read(x + i, out + i, n - i);                                               \
 	}                                                                                         \
                                                                                                   \
+	__attribute__((target(target_name))) static inline void w##_axpy_one(                     \
+		hogwild_float *x, float a, const float *g, float *out, size_t k)                  \
+	{                                                                                         \
+		w##_vec gv;                                                                       \
+		memcpy(&gv, g + k, W);                                                            \
+		w##_vec v = w##_load(x + k) + a * gv;                                             \
+		w##_store(x + k, v);                                                              \
+		if (out)                                                                          \
+			memcpy(out + k, &v, W);                                                   \
+	}                                                                                         \
+                                                                                                  \
 	__attribute__((target(target_name))) static void w##_axpy(hogwild_float *x, float a,     \
-								   const float *g, size_t n)      \
+								   const float *g, float *out,    \
+								   size_t n)                      \
 	{                                                                                         \
 		size_t i = head_of(x, n, W);                                                      \
-		scalar_axpy(x, a, g, i);                                                          \
-		for (; n - i >= UNROLL * W / sizeof(float); i += UNROLL * W / sizeof(float)) {    \
-			for (int u = 0; u < UNROLL; u++) {                                        \
-				size_t k = i + u * W / sizeof(float);                             \
-				w##_vec gv;                                                       \
-				memcpy(&gv, g + k, W);                                            \
-				w##_store(x + k, w##_load(x + k) + a * gv);                       \
-			}                                                                         \
-		}                                                                                 \
-		for (; n - i >= W / sizeof(float); i += W / sizeof(float)) {                      \
-			w##_vec gv;                                                               \
-			memcpy(&gv, g + i, W);                                                    \
-			w##_store(x + i, w##_load(x + i) + a * gv);                               \
-		}                                                                                 \
-		scalar_axpy(x + i, a, g + i, n - i);                                              \
+		scalar_axpy(x, a, g, out, i);                                                     \
+		for (; n - i >= UNROLL * W / sizeof(float); i += UNROLL * W / sizeof(float))      \
+			for (int u = 0; u < UNROLL; u++)                                          \
+				w##_axpy_one(x, a, g, out, i + u * W / sizeof(float));            \
+		for (; n - i >= W / sizeof(float); i += W / sizeof(float))                        \
+			w##_axpy_one(x, a, g, out, i);                                            \
+		scalar_axpy(x + i, a, g + i, out ? out + i : NULL, n - i);                        \
 	}
 
 HOGWILD_KERNELS(sse2, "sse2", "movaps", 16)
@@ -154,7 +160,7 @@ static int cpu_any(void)
 typedef struct {
 	const char *name;
 	void (*read)(const hogwild_float *x, float *out, size_t n);
-	void (*axpy)(hogwild_float *x, float a, const float *g, size_t n);
+	void (*axpy)(hogwild_float *x, float a, const float *g, float *out, size_t n);
 	int (*cpu_has)(void); /* NULL: not built into this binary */
 } impl_ops;
 
@@ -202,9 +208,10 @@ void hogwild_read_with(hogwild_impl impl, const hogwild_float *x, float *out, si
 	impl_of(impl)->read(x, out, n);
 }
 
-void hogwild_axpy_with(hogwild_impl impl, hogwild_float *x, float a, const float *g, size_t n)
+void hogwild_axpy_with(hogwild_impl impl, hogwild_float *x, float a, const float *g, float *out,
+		       size_t n)
 {
-	impl_of(impl)->axpy(x, a, g, n);
+	impl_of(impl)->axpy(x, a, g, out, n);
 }
 
 void hogwild_read(const hogwild_float *x, float *out, size_t n)
@@ -212,7 +219,7 @@ void hogwild_read(const hogwild_float *x, float *out, size_t n)
 	impls[hogwild_impl_best()].read(x, out, n);
 }
 
-void hogwild_axpy(hogwild_float *x, float a, const float *g, size_t n)
+void hogwild_axpy(hogwild_float *x, float a, const float *g, float *out, size_t n)
 {
-	impls[hogwild_impl_best()].axpy(x, a, g, n);
+	impls[hogwild_impl_best()].axpy(x, a, g, out, n);
 }

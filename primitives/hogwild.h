@@ -65,10 +65,12 @@ hogwild_float *hogwild_create(size_t n, const float *init, const memory_ops *mem
 void hogwild_destroy(hogwild_float *x, size_t n, const memory_ops *mem);
 /* out[i] := x[i] */
 void hogwild_read(const hogwild_float *x, float *out, size_t n);
-/* x[i] := x[i] + a * g[i], each element a separate load and store */
-void hogwild_axpy(hogwild_float *x, float a, const float *g, size_t n);
+/* x[i] := x[i] + a * g[i], each element a separate load and store; out, unless NULL, gets the
+ * value stored in each element (what hogwild_read right after would give, single-threaded). */
+void hogwild_axpy(hogwild_float *x, float a, const float *g, float *out, size_t n);
 /* The same with a chosen implementation, which must be supported (tests, benchmarks). */
 void hogwild_read_with(hogwild_impl impl, const hogwild_float *x, float *out, size_t n);
-void hogwild_axpy_with(hogwild_impl impl, hogwild_float *x, float a, const float *g, size_t n);
+void hogwild_axpy_with(hogwild_impl impl, hogwild_float *x, float a, const float *g, float *out,
+		       size_t n);
 
 #endif

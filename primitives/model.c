@@ -38,6 +38,8 @@ struct model_worker {
 	int id;
 	uint64_t read_version;
 	float *buf;               /* mutex, rwlock, hogwild: the worker's copy of θ */
+	uint64_t kept_version;    /* hogwild: buf holds what this worker's last apply stored, and */
+	int kept;                 /* θ had this many updates then (see hogwild_read_m) */
 	lock_ctx lock;
 	chain_worker chain;
 	model_stats stats;
@@ -165,12 +167,16 @@ static void hogwild_destroy_m(model *m)
 	hogwild_destroy(m->shared, m->n, m->cfg.memory);
 }
 
+/* The copy is skipped when the worker's last apply kept what it stored and no update has begun
+ * since: buf is then what the copy would give (bit for bit single-threaded; at most missing the
+ * tail of an update begun before this worker's last read and still being written). */
 static const float *hogwild_read_m(model_worker *w, uint64_t *version)
 {
 	model *m = w->m;
 	/* Relaxed: staleness is a count, HOGWILD! orders nothing. */
 	*version = atomic_load_explicit(&m->hogwild_updates, memory_order_relaxed);
-	hogwild_read(m->shared, w->buf, m->n);
+	if (!w->kept || *version != w->kept_version)
+		hogwild_read(m->shared, w->buf, m->n);
 	return w->buf;
 }
 
@@ -179,7 +185,10 @@ static void hogwild_apply_m(model_worker *w, const float *g, float eta, model_up
 	model *m = w->m;
 	uint64_t now = atomic_fetch_add_explicit(&m->hogwild_updates, 1, memory_order_relaxed);
 	uint64_t tau = now - w->read_version;
-	hogwild_axpy(m->shared, -step_of(m, eta, tau), g, m->n);
+	/* Alone since its read, the worker is likely alone at its next: keep what it stores. */
+	w->kept = tau == 0;
+	w->kept_version = now + 1;
+	hogwild_axpy(m->shared, -step_of(m, eta, tau), g, w->kept ? w->buf : NULL, m->n);
 	record(w, out, 1, 1, tau);
 }
 

@@ -5,7 +5,9 @@
  *   sync     barrier rounds; the gradients of a round are averaged into one update
  *   mutex    read and apply under one lock
  *   rwlock   read under a shared lock, apply under the exclusive lock
- *   hogwild  no synchronization: element-wise relaxed loads and stores (HOGWILD!)
+ *   hogwild  no synchronization: element-wise relaxed loads and stores (HOGWILD!); a worker
+ *            that applied with no other update since its read keeps what it stored, and its
+ *            next read skips the copy if still no other update has begun
  *   leashed  the Leashed-SGD chain: counted reference to read, copy-update-CAS to apply
  *
  * A worker repeats: p = model_read(); compute gradient g from p; model_apply(g).

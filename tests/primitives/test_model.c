@@ -10,6 +10,14 @@
 
 #define N 64
 
+static int all_equal(const float *x, float v)
+{
+	for (int i = 0; i < N; i++)
+		if (x[i] != v)
+			return 0;
+	return 1;
+}
+
 typedef struct {
 	model *m;
 	int id;
@@ -29,6 +37,10 @@ static void *worker(void *p)
 		uint64_t version;
 		const float *theta = model_read(w, &version);
 		CHECK(theta[0] >= 0.0f, "read a negative parameter");
+		/* Alone at step 1, every read is θ after exactly u updates (hogwild's kept copy too). */
+		const model_config *c = model_get_config(a->m);
+		CHECK(c->workers > 1 || c->step_scale || all_equal(theta, (float)u),
+		      "%s alone: read %g before update %d", model_method_name(c->method), theta[0], u);
 		model_update r;
 		model_apply(w, minus_one, 1.0f, &r);
 		if (r.applied && r.tau > a->max_tau)
@@ -73,14 +85,6 @@ static model_stats run(model_config cfg, int threads, int updates, int extra_per
 	free(args);
 	model_destroy(m);
 	return total;
-}
-
-static int all_equal(const float *x, float v)
-{
-	for (int i = 0; i < N; i++)
-		if (x[i] != v)
-			return 0;
-	return 1;
 }
 
 static void exact_methods(const backoff_policy *backoff)
