@@ -5,6 +5,7 @@ import json
 import math
 import statistics
 from collections import defaultdict
+from dataclasses import dataclass
 
 from . import METHODS
 
@@ -290,4 +291,77 @@ def split_series(items, params_of, limit=8):
     for v, members in groups.items():
         for fixed, sub in split_series(members, lambda it: {k: x for k, x in params_of(it).items() if k != key}, limit):
             out.append(({key: v, **fixed}, sub))
+    return out
+
+
+# ---- our locks beside their peers ----
+
+# Each of our locks and the peer sgdsync-bench-locks runs beside it (harness/bench_locks.c):
+# (ours, its backoff, peer, the peer's backoff). ttas's exp:base=8,cap=16384 is ck_backoff_eb's
+# schedule in time.
+LOCK_PEERS = (
+    ("mcs", "none", "ck_mcs", "none"),
+    ("clh", "none", "ck_clh", "none"),
+    ("cohort", "none", "ck_cohort", "none"),
+    ("cohort", "none", "ck_hclh", "none"),
+    ("ticket", "none", "ck_ticket", "none"),
+    ("ttas", "none", "ck_fas", "none"),
+    ("ttas", "exp:base=8,cap=16384", "ck_fas", "ck_eb"),
+    ("rw", "none", "ck_rwlock", "none"),
+    ("mutex", "none", "pthread_mutex", "none"),
+    ("pthread-rw", "none", "pthread_rwlock", "none"),
+)
+PEER_TARGET = 0.95  # issue 10: each of ours at least 0.95x its peer
+
+
+@dataclass
+class PeerCell:
+    ours: str                 # "mcs/backoff:none"
+    peer: str
+    args: str                 # the other arguments, "cs:0"
+    threads: int
+    machine: str
+    ours_median: float
+    peer_median: float
+    ratio: float              # median of the paired ratios, or the ratio of the medians
+    lo: float                 # the spread of the paired ratios, or of every pair of samples
+    hi: float
+    paired: int               # repetitions paired by file and index (0: none could be)
+
+
+def _lock_cells(points):
+    """{(lock, backoff): {(args, threads, machine): [points]}} of the lock runs that measured."""
+    cells = defaultdict(lambda: defaultdict(list))
+    for p in points:
+        if p.topic == "locks" and p.error is None and p.throughput:
+            args = " ".join(f"{k}:{v}" for k, v in p.params.items() if k != "backoff")
+            cells[(p.primitive, p.params.get("backoff"))][(args, p.threads, p.machine_name)].append(p)
+    return cells
+
+
+def _paired(ours, peer):
+    """ours ÷ peer of the repetitions with the same index in the same file: with Google
+    Benchmark's random interleaving these ran in the same round, under the same load."""
+    peer_by = {(p.source, p.repetition): p.throughput for p in peer}
+    return [p.throughput / peer_by[(p.source, p.repetition)] for p in ours
+            if (p.source, p.repetition) in peer_by]
+
+
+def peer_cells(points):
+    """Every cell (arguments, threads, machine) where one of ours and its peer both measured."""
+    cells, out = _lock_cells(points), []
+    for lock, bo, peer, peer_bo in LOCK_PEERS:
+        mine, theirs = cells.get((lock, bo), {}), cells.get((peer, peer_bo), {})
+        for key in sorted(set(mine) & set(theirs), key=lambda k: (k[2], k[0], k[1])):
+            a = [p.throughput for p in mine[key]]
+            b = [p.throughput for p in theirs[key]]
+            pairs = _paired(mine[key], theirs[key])
+            ma, mb = statistics.median(a), statistics.median(b)
+            if len(pairs) >= 3:
+                ratio, lo, hi = statistics.median(pairs), min(pairs), max(pairs)
+            else:
+                pairs = []
+                ratio, lo, hi = ma / mb, min(a) / max(b), max(a) / min(b)
+            out.append(PeerCell(f"{lock}/backoff:{bo}", f"{peer}/backoff:{peer_bo}", key[0], key[1], key[2],
+                                ma, mb, ratio, lo, hi, len(pairs)))
     return out

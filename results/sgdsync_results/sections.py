@@ -28,7 +28,7 @@ def build(ds, title="sgdsync report"):
     ctx = Context(ds)
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     report = Report(title, now, ds.inputs, ds.errors, len(ds.duplicates))
-    for make in (hotspots, throughput, kernels, backoff, methods, cas, staleness, loss_curves,
+    for make in (hotspots, throughput, kernels, backoff, peers, methods, cas, staleness, loss_curves,
                  time_to_target, outcomes, counters, environment):
         report.sections.append(make(ctx))
     return report
@@ -304,6 +304,42 @@ def _backoff_verdict(title, by_policy):
         return [title, NO_BASELINE, "–", "–"], rows
     gain = f"{best_gain[0]:.2f}× ({an.backoff_name(best_gain[1])}, {best_gain[2]} thr)" if best_gain else "–"
     return [title, ", ".join(map(str, helps)) or "never", gain, ", ".join(map(str, costs)) or "never"], rows
+
+
+def peers(ctx):
+    s = Section("peers", "Our locks against their peers",
+                "Each of our locks beside the Concurrency Kit or pthread lock it is measured against, in "
+                f"the same run: ours ÷ peer in throughput, the target being at least {an.PEER_TARGET}×. "
+                "Where both have repetitions from one file, the ratio is the median of the ratios of "
+                "repetitions with the same index (with random interleaving they ran in the same round, "
+                "under the same load); otherwise it is the ratio of the medians, and the range spans "
+                "every pair of samples.")
+    cells = an.peer_cells(ctx.ds.bench)
+    if not cells:
+        s.add(Empty("No lock of ours was run beside its peer."))
+        return s
+    by_pair = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
+    for c in cells:
+        by_pair[(c.ours, c.peer, c.machine)][c.args][c.threads].append(c.ratio)
+    panels = [plots.Panel(f"{ours} ÷ {peer}" + (f" on {machine}" if machine else ""),
+                          [_median_line(args or "ratio", by_t) for args, by_t in by_args.items()],
+                          hlines=((an.PEER_TARGET, f"{an.PEER_TARGET}×"),))
+              for (ours, peer, machine), by_args in by_pair.items()]
+    _add_grid(s, panels, "pairs", "Ours ÷ peer against threads, one line per critical section.",
+              "ours ÷ peer", ylog=False)
+    rows = [[c.ours, c.peer, c.args or "–", c.threads, si(c.ours_median), si(c.peer_median),
+             f"{c.ratio:.2f}×", f"{c.lo:.2f} – {c.hi:.2f}",
+             f"{c.paired} paired" if c.paired else "medians"] for c in cells]
+    s.add(Table(["ours", "peer", "arguments", "threads", "ours (ops/s)", "peer (ops/s)", "ours ÷ peer",
+                 "range", "from"], rows, long=len(rows) > 15))
+    below = [c for c in cells if c.ratio < an.PEER_TARGET]
+    s.summary = f"Ours at least {an.PEER_TARGET}× the peer in {len(cells) - len(below)} of {len(cells)} cells"
+    if below:
+        named = [" ".join(x for x in (c.ours, c.args, f"{c.threads} thr") if x) + f" ({c.ratio:.2f}×)"
+                 for c in below[:6]]
+        s.summary += "; below in " + ", ".join(named) + ("…" if len(below) > 6 else "")
+    s.summary += "."
+    return s
 
 
 # ---- training ----

@@ -122,6 +122,20 @@ def lock_counters(n, contended, spins, jain):
             "wait_ns_p99": noisy(400 + 9000 * contended)}
 
 
+def lock_peers():
+    """mcs beside ck_mcs, 1.02x in each of 3 repetitions whose load swings 2.5x (the paired ratio
+    stays exact); clh beside ck_clh, one repetition, falling below 0.95x from 4 threads. No noise."""
+    rows = []
+    for lock, peer, ratios, loads in (("mcs", "ck_mcs", (1.02,) * 4, (1.0, 0.4, 0.9)),
+                                      ("clh", "ck_clh", (1.0, 0.97, 0.9, 0.85), (1.0,))):
+        for n, ratio in zip(THREADS, ratios):
+            for name, r in ((lock, ratio), (peer, 1.0)):
+                bench = f"locks/{name}/backoff:none/cs:64/real_time/threads:{n}"
+                rows += [bench_row(bench, n, 20e6 / n * load * r, {"contended/op": 1 - 1 / n}, rep, len(loads))
+                         for rep, load in enumerate(loads)]
+    return rows
+
+
 def locks():
     rows = []
     base = {"tas": (40e6, 0.9, 0.06), "ttas": (40e6, 0.8, 0.03), "ticket": (35e6, 0.85, 0.05)}
@@ -145,6 +159,7 @@ def locks():
             c.update({"L1D-read-misses/op": noisy(0.5 + (1 - 1 / n)), "LLC-read-misses/op": noisy(0.2 + 0.5 * (1 - 1 / n)),
                       "context-switches/op": noisy(0.3 * (1 - 1 / n) + 0.001)})
             rows.append(bench_row(name, n, noisy(usl(t1, n, s, k)), c))
+    rows += lock_peers()
     rows.append({"name": "locks/ck_fas/backoff:none/cs:64/real_time/threads:1", "run_name":
                  "locks/ck_fas/backoff:none/cs:64/real_time/threads:1", "run_type": "iteration", "repetitions": 1,
                  "repetition_index": 0, "threads": 1, "iterations": 0, "real_time": 0.0, "cpu_time": 0.0,

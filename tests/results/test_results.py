@@ -18,7 +18,7 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 FIX = os.path.join(HERE, "fixtures")
 REPORT = os.path.join(ROOT, "results", "sgdsync-report")
 COMPARE = os.path.join(ROOT, "results", "sgdsync-compare")
-SECTIONS = ("hotspots", "throughput", "kernels", "backoff", "methods", "cas", "staleness", "loss", "targets",
+SECTIONS = ("hotspots", "throughput", "kernels", "backoff", "peers", "methods", "cas", "staleness", "loss", "targets",
             "outcomes", "counters", "environment")
 OUTCOMES_HEADER = "| configuration | converged | not-converged | diverged | crashed | timeout | runs |"
 SKIP = 77
@@ -143,6 +143,13 @@ def case_report_counters(out):
     # Backoff verdicts: the fixture's spin locks gain from backoff from 2 threads on.
     check(re.search(r"\| locks/tas cs:64 \| 2, 4, 8, 16, 32, 64 \| [\d.]+× \(jitter, 64 thr\) \|", md),
           "backoff verdict for tas")
+    # Peers: mcs's repetitions swing 2.5x with the load but pair to 1.02x; clh has one each.
+    check("| mcs/backoff:none | ck_mcs/backoff:none | cs:64 | 2 | 9.18 M | 9 M | 1.02× | 1.02 – 1.02 | 3 paired |"
+          in md, "peers: paired repetitions")
+    check("| clh/backoff:none | ck_clh/backoff:none | cs:64 | 8 | 2.12 M | 2.5 M | 0.85× | 0.85 – 0.85 | medians |"
+          in md, "peers: single repetitions by their medians")
+    check("Ours at least 0.95× the peer in 6 of 8 cells; below in clh/backoff:none cs:64 4 thr (0.90×), "
+          "clh/backoff:none cs:64 8 thr (0.85×)." in md, "peers: summary names the cells below the target")
     check(re.search(r"<td>locks/ck_fas/backoff:none/cs:64/real_time/threads:1</td><td>[^<]*</td>"
                     r"<td>Concurrency Kit locks use inline assembly", secs.get("throughput", "")),
           "a benchmark that skipped itself is listed with its message")
