@@ -124,10 +124,11 @@ def lock_counters(n, contended, spins, jain):
 
 def lock_peers():
     """mcs beside ck_mcs, 1.02x in each of 3 repetitions whose load swings 2.5x (the paired ratio
-    stays exact); clh beside ck_clh, one repetition, falling below 0.95x from 4 threads. No noise."""
+    stays exact); clh beside ck_clh, one repetition, below 0.95x from 2 threads (0.9499x there,
+    which two decimals would round up to the target). No noise."""
     rows = []
     for lock, peer, ratios, loads in (("mcs", "ck_mcs", (1.02,) * 4, (1.0, 0.4, 0.9)),
-                                      ("clh", "ck_clh", (1.0, 0.97, 0.9, 0.85), (1.0,))):
+                                      ("clh", "ck_clh", (1.0, 0.9499, 0.9, 0.85), (1.0,))):
         for n, ratio in zip(THREADS, ratios):
             for name, r in ((lock, ratio), (peer, 1.0)):
                 bench = f"locks/{name}/backoff:none/cs:64/real_time/threads:{n}"
