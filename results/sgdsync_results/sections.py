@@ -339,6 +339,11 @@ def peers(ctx):
                  for c in below[:6]]
         s.summary += "; below in " + ", ".join(named) + ("…" if len(below) > 6 else "")
     s.summary += "."
+    unpaired = sum(1 for c in cells if not c.paired)
+    if unpaired:
+        s.summary += (f" {unpaired} of {len(cells)} cells compare medians of separate runs (a noisy machine "
+                      "can swing them either way): pair a lock with its peer in one interleaved run "
+                      "(harness/README.md, the peers comparison).")
     return s
 
 
